@@ -1,0 +1,52 @@
+# AutonomOS — see README.md. `make run` starts the whole system with demo
+# data; `make test` runs every test against real NATS, Postgres and DuckDB.
+SHELL := /bin/bash
+export GOFLAGS := -buildvcs=false
+export CGO_ENABLED := 1
+GO ?= go
+BIN := bin/autonomos
+UI_SRC := $(shell find ui/src ui/index.html ui/public ui/package.json ui/package-lock.json ui/vite.config.ts ui/tsconfig*.json -type f 2>/dev/null)
+GO_SRC := $(shell find . -name '*.go' -not -path './ui/node_modules/*' 2>/dev/null) go.mod go.sum $(shell find config/mappings -type f)
+AUTONOMOS_TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
+export AUTONOMOS_TEST_POSTGRES_URL
+
+.PHONY: build run demo test test-go test-ui test-e2e ui bench bench-drift lint clean
+
+build: $(BIN)
+
+ui/node_modules/.stamp: ui/package.json ui/package-lock.json
+	cd ui && npm ci --no-audit --no-fund
+	touch $@
+
+ui/dist/index.html: ui/node_modules/.stamp $(UI_SRC)
+	cd ui && npm run build
+
+ui: ui/dist/index.html
+
+$(BIN): ui/dist/index.html $(GO_SRC)
+	@mkdir -p bin
+	$(GO) build -o $(BIN) ./cmd/autonomos
+
+run: $(BIN)
+	./$(BIN) demo
+
+test: test-go test-ui test-e2e
+
+test-go: ui/dist/index.html
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+test-ui: ui/node_modules/.stamp
+	cd ui && npm run lint && npm test
+
+test-e2e: $(BIN)
+	./scripts/e2e.sh
+
+bench: $(BIN)
+	./$(BIN) bench --records $${BENCH_RECORDS:-200000}
+
+bench-drift: $(BIN)
+	./$(BIN) bench drift
+
+clean:
+	rm -rf bin ui/dist/assets ui/dist/index.html

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// options are the settings shared by every subcommand that starts the
+// system (serve, demo, probe, bench). Each flag has an environment twin;
+// a flag given on the command line wins over the environment.
+type options struct {
+	HTTP       string
+	DataDir    string
+	NATSURL    string
+	NATSListen string
+	Postgres   string
+	JWTSecret  string
+	Roles      string
+	SecretsKey string
+	RateRead   string
+	RateWrite  string
+	JSON       bool
+
+	Debug         bool // DEV_DEBUG
+	UseFileSource bool // FEATURE_USE_FILESOURCE
+	DriftAutofix  bool // FEATURE_DRIFT_AUTOFIX
+	LogLevel      string
+}
+
+func envOr(k, def string) string {
+	if v, ok := os.LookupEnv(k); ok {
+		return v
+	}
+	return def
+}
+
+func envBool(k string, def bool) (bool, error) {
+	v, ok := os.LookupEnv(k)
+	if !ok || v == "" {
+		return def, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return def, fmt.Errorf("%s=%q: want true or false", k, v)
+	}
+	return b, nil
+}
+
+// bind registers the system flags on fs with defaults from the environment.
+func (o *options) bind(fs *flag.FlagSet) {
+	fs.StringVar(&o.HTTP, "http", envOr("AUTONOMOS_HTTP_ADDR", "127.0.0.1:8080"), "HTTP listen address (AUTONOMOS_HTTP_ADDR)")
+	fs.StringVar(&o.DataDir, "data-dir", envOr("AUTONOMOS_DATA_DIR", "./data"), "data directory: embedded JetStream store, DuckDB file, secrets (AUTONOMOS_DATA_DIR)")
+	fs.StringVar(&o.NATSURL, "nats-url", envOr("AUTONOMOS_NATS_URL", ""), "NATS URL(s), comma separated; empty starts the embedded server (AUTONOMOS_NATS_URL)")
+	fs.StringVar(&o.NATSListen, "nats-listen", envOr("AUTONOMOS_NATS_LISTEN", "127.0.0.1:4222"), "client address of the embedded NATS server (AUTONOMOS_NATS_LISTEN)")
+	fs.StringVar(&o.Postgres, "postgres", envOr("AUTONOMOS_POSTGRES_URL", ""), "Postgres URL; empty materializes into DuckDB only (AUTONOMOS_POSTGRES_URL)")
+	fs.StringVar(&o.JWTSecret, "jwt-secret", envOr("AUTONOMOS_JWT_SECRET", ""), "HS256 secret; empty: generated once and kept in the data dir (AUTONOMOS_JWT_SECRET)")
+	fs.StringVar(&o.Roles, "roles", envOr("AUTONOMOS_ROLES", "all"), "roles of this process: all, or a comma list of gateway,subscriber,connectors,agents (AUTONOMOS_ROLES)")
+	fs.StringVar(&o.SecretsKey, "secrets-key", envOr("AUTONOMOS_SECRETS_KEY", ""), "key that encrypts connection secrets; empty: generated once and kept in the data dir (AUTONOMOS_SECRETS_KEY)")
+	fs.StringVar(&o.RateRead, "rate-read", envOr("AUTONOMOS_RATE_READ", "50/s burst 200"), "per-tenant read rate limit (AUTONOMOS_RATE_READ)")
+	fs.StringVar(&o.RateWrite, "rate-write", envOr("AUTONOMOS_RATE_WRITE", "10/s burst 50"), "per-tenant write rate limit (AUTONOMOS_RATE_WRITE)")
+	fs.BoolVar(&o.JSON, "json", false, "print one JSON object on one line of stdout and nothing else there")
+	fs.StringVar(&o.LogLevel, "log-level", envOr("AUTONOMOS_LOG_LEVEL", "info"), "log level: debug, info, warn, error (AUTONOMOS_LOG_LEVEL)")
+}
+
+// parse parses args and reads the environment-only switches.
+func (o *options) parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var errs []error
+	var err error
+	if o.Debug, err = envBool("DEV_DEBUG", false); err != nil {
+		errs = append(errs, err)
+	}
+	if o.UseFileSource, err = envBool("FEATURE_USE_FILESOURCE", true); err != nil {
+		errs = append(errs, err)
+	}
+	if o.DriftAutofix, err = envBool("FEATURE_DRIFT_AUTOFIX", false); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := o.roles(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+var allRoles = []string{"gateway", "subscriber", "connectors", "agents"}
+
+func (o *options) roles() (map[string]bool, error) {
+	out := map[string]bool{}
+	for _, r := range strings.Split(o.Roles, ",") {
+		r = strings.TrimSpace(r)
+		switch {
+		case r == "all":
+			for _, a := range allRoles {
+				out[a] = true
+			}
+		case r == "gateway" || r == "subscriber" || r == "connectors" || r == "agents":
+			out[r] = true
+		default:
+			return nil, fmt.Errorf("--roles: unknown role %q (want all or a comma list of %s)", r, strings.Join(allRoles, ","))
+		}
+	}
+	return out, nil
+}
+
+// secret returns the given value, or the one kept in dataDir/name,
+// generating and storing it (mode 0600) the first time.
+func secret(given, dataDir, name string) (string, error) {
+	if given != "" {
+		return given, nil
+	}
+	p := filepath.Join(dataDir, name)
+	b, err := os.ReadFile(p)
+	if err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read %s: %w", p, err)
+	}
+	var k [32]byte
+	if _, err := io.ReadFull(rand.Reader, k[:]); err != nil {
+		return "", err
+	}
+	s := hex.EncodeToString(k[:])
+	if err := os.WriteFile(p, []byte(s+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("store generated secret in %s: %w", p, err)
+	}
+	return s, nil
+}

@@ -1,0 +1,195 @@
+package streams
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Job statuses.
+const (
+	JobQueued    = "queued"
+	JobRunning   = "running"
+	JobSucceeded = "succeeded"
+	JobFailed    = "failed"
+	JobCancelled = "cancelled"
+)
+
+// MaxJobErrors bounds the row errors a job keeps.
+const MaxJobErrors = 100
+
+// RowError is one rejected input record.
+type RowError struct {
+	Line   int    `json:"line"`
+	Column string `json:"column,omitempty"`
+	Reason string `json:"reason"`
+}
+
+// Job is the state of one unit of ingestion work, kept in the jobs bucket.
+type Job struct {
+	ID           string     `json:"id"`
+	Tenant       string     `json:"tenant_id"`
+	Kind         string     `json:"kind"` // filesource, sync
+	ConnectionID string     `json:"connection_id,omitempty"`
+	Status       string     `json:"status"`
+	File         string     `json:"file,omitempty"`
+	Entity       string     `json:"entity,omitempty"`
+	System       string     `json:"system,omitempty"`
+	TraceID      string     `json:"trace_id,omitempty"`
+	RowsRead     int64      `json:"rows_read"`
+	Published    int64      `json:"published"`
+	Rejected     int64      `json:"rejected"`
+	Total        int64      `json:"total,omitempty"` // bytes or rows when known
+	Done         int64      `json:"done,omitempty"`  // progress in the unit of Total
+	Errors       []RowError `json:"errors"`
+	Message      string     `json:"message,omitempty"` // why a job failed
+	CreatedAt    time.Time  `json:"created_at"`
+	StartedAt    *time.Time `json:"started_at"`
+	FinishedAt   *time.Time `json:"finished_at"`
+}
+
+// RejectRow counts one rejected record and keeps its errors (the first
+// MaxJobErrors of the job).
+func (j *Job) RejectRow(errs ...RowError) {
+	j.Rejected++
+	for _, e := range errs {
+		if len(j.Errors) < MaxJobErrors {
+			j.Errors = append(j.Errors, e)
+		}
+	}
+}
+
+// Finished reports whether the job reached a final status.
+func (j *Job) Finished() bool {
+	return j.Status == JobSucceeded || j.Status == JobFailed || j.Status == JobCancelled
+}
+
+// NewID returns a random 128-bit id in hex.
+func NewID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// ErrNotFound is returned for a missing job (or one of another tenant).
+var ErrNotFound = errors.New("not found")
+
+// JobStore keeps jobs in the jobs bucket, keyed <tenant>.<id>. It is safe
+// for concurrent use.
+type JobStore struct {
+	kv jetstream.KeyValue
+}
+
+// OpenJobStore binds the jobs bucket.
+func OpenJobStore(ctx context.Context, js jetstream.JetStream) (*JobStore, error) {
+	kv, err := js.KeyValue(ctx, BucketJobs)
+	if err != nil {
+		return nil, fmt.Errorf("jobs bucket: %w", err)
+	}
+	return &JobStore{kv: kv}, nil
+}
+
+func jobKey(tenant, id string) (string, error) {
+	if !ValidToken(tenant) || !ValidToken(id) {
+		return "", ErrNotFound
+	}
+	return tenant + "." + id, nil
+}
+
+// Put stores the job.
+func (s *JobStore) Put(ctx context.Context, j *Job) error {
+	k, err := jobKey(j.Tenant, j.ID)
+	if err != nil {
+		return fmt.Errorf("job key %q/%q: invalid", j.Tenant, j.ID)
+	}
+	b, err := json.Marshal(j)
+	if err != nil {
+		return err
+	}
+	if _, err := s.kv.Put(ctx, k, b); err != nil {
+		return fmt.Errorf("store job %s: %w", j.ID, err)
+	}
+	return nil
+}
+
+// Get returns a tenant's job; ErrNotFound when it is absent or another
+// tenant's.
+func (s *JobStore) Get(ctx context.Context, tenant, id string) (*Job, error) {
+	k, err := jobKey(tenant, id)
+	if err != nil {
+		return nil, err
+	}
+	e, err := s.kv.Get(ctx, k)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get job %s: %w", id, err)
+	}
+	var j Job
+	if err := json.Unmarshal(e.Value(), &j); err != nil {
+		return nil, fmt.Errorf("decode job %s: %w", id, err)
+	}
+	return &j, nil
+}
+
+// Unfinished returns every tenant's queued or running jobs (for resuming
+// after a restart).
+func (s *JobStore) Unfinished(ctx context.Context) ([]*Job, error) {
+	lister, err := s.kv.ListKeys(ctx)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrNoKeysFound) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("list jobs: %w", err)
+	}
+	var out []*Job
+	for k := range lister.Keys() {
+		tenant, id, _ := strings.Cut(k, ".")
+		j, err := s.Get(ctx, tenant, id)
+		if err != nil {
+			return nil, err
+		}
+		if !j.Finished() {
+			out = append(out, j)
+		}
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a].CreatedAt.Before(out[b].CreatedAt) })
+	return out, nil
+}
+
+// List returns a tenant's jobs, newest first, at most limit.
+func (s *JobStore) List(ctx context.Context, tenant string, limit int) ([]*Job, error) {
+	if !ValidToken(tenant) {
+		return nil, nil
+	}
+	lister, err := s.kv.ListKeysFiltered(ctx, tenant+".*")
+	if err != nil {
+		if errors.Is(err, jetstream.ErrNoKeysFound) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("list jobs: %w", err)
+	}
+	var out []*Job
+	for k := range lister.Keys() {
+		_, id, _ := strings.Cut(k, ".")
+		j, err := s.Get(ctx, tenant, id)
+		if err != nil {
+			continue
+		}
+		out = append(out, j)
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a].CreatedAt.After(out[b].CreatedAt) })
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
