@@ -2,8 +2,6 @@ package filesource
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,9 +13,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/autonomos/autonomos/canonical"
+	"github.com/autonomos/autonomos/connectors"
 	"github.com/autonomos/autonomos/streams"
 )
 
@@ -236,7 +234,7 @@ func (in *Ingester) ingest(ctx context.Context, j *streams.Job) error {
 		j.RejectRow(streams.RowError{Line: 1, Reason: err.Error()})
 		return err
 	}
-	src := Source{Tenant: j.Tenant, System: j.System, ConnectionID: j.ConnectionID, TraceID: j.TraceID, Mapping: m}
+	src := connectors.Emitter{Tenant: j.Tenant, System: j.System, ConnectionID: j.ConnectionID, TraceID: j.TraceID, Mapping: m}
 	canon, raw := in.pub.NewBatch(), in.pub.NewBatch()
 	flush := func() error {
 		if _, err := raw.Wait(ctx); err != nil {
@@ -263,7 +261,7 @@ func (in *Ingester) ingest(ctx context.Context, j *streams.Job) error {
 			return fmt.Errorf("read %s: %w", j.File, err)
 		}
 		j.RowsRead++
-		rawMsg, evMsg, rowErrs := src.Messages(row)
+		rawMsg, evMsg, rowErrs := src.Messages(row.Line, row.Values)
 		if len(rowErrs) > 0 {
 			j.RejectRow(rowErrs...)
 			in.deadLetter(ctx, j, row.Line, row.Values, rowErrs)
@@ -308,108 +306,3 @@ func (in *Ingester) deadLetter(ctx context.Context, j *streams.Job, line int, va
 	}
 }
 
-// Source turns source records of one mapping into RAW and CANONICAL messages.
-type Source struct {
-	Tenant       string
-	System       string
-	ConnectionID string
-	TraceID      string
-	Mapping      *canonical.Mapping
-	// Now stamps records whose source carries no version (default time.Now).
-	Now func() time.Time
-}
-
-// Messages maps one row. It returns the raw message (always, when the row
-// can be encoded), the canonical event message (nil when the row is bad) and
-// the row's errors.
-func (s Source) Messages(row Row) (*nats.Msg, *nats.Msg, []streams.RowError) {
-	rawMsg, err := s.rawMsg(row.Values)
-	if err != nil {
-		return nil, nil, []streams.RowError{{Line: row.Line, Reason: err.Error()}}
-	}
-	ev, errs := s.Event(row)
-	if len(errs) > 0 {
-		return rawMsg, nil, errs
-	}
-	m, err := streams.EventMsg(ev)
-	if err != nil {
-		return rawMsg, nil, []streams.RowError{{Line: row.Line, Reason: err.Error()}}
-	}
-	return rawMsg, m, nil
-}
-
-// Event maps one row to its canonical event.
-func (s Source) Event(row Row) (*canonical.Event, []streams.RowError) {
-	res, err := s.Mapping.Apply(row.Values)
-	if err != nil {
-		var out []streams.RowError
-		for _, e := range flatten(err) {
-			var fe *canonical.FieldError
-			if errors.As(e, &fe) {
-				col := fe.Source
-				if col == "" {
-					col = fe.Field
-				}
-				out = append(out, streams.RowError{Line: row.Line, Column: col, Reason: fe.Error()})
-			} else {
-				out = append(out, streams.RowError{Line: row.Line, Reason: e.Error()})
-			}
-		}
-		return nil, out
-	}
-	t := res.Time
-	if t.IsZero() {
-		if s.Now != nil {
-			t = s.Now()
-		} else {
-			t = time.Now()
-		}
-	}
-	ent := s.Mapping.Entity()
-	ev := &canonical.Event{
-		ID:             canonical.EventID(s.Tenant, s.System, ent, res.Record.Key(), res.Version, res.Op),
-		Tenant:         s.Tenant,
-		Op:             res.Op,
-		ConnectionID:   s.ConnectionID,
-		SourceSystem:   s.System,
-		SourceObject:   s.Mapping.Object(),
-		Time:           t.UTC(),
-		TraceID:        s.TraceID,
-		MappingVersion: s.Mapping.Version,
-		Record:         res.Record,
-	}
-	return ev, nil
-}
-
-func (s Source) rawMsg(values map[string]any) (*nats.Msg, error) {
-	subj, err := streams.RawSubject(s.Tenant, s.System, s.Mapping.Object())
-	if err != nil {
-		return nil, err
-	}
-	b, err := json.Marshal(values)
-	if err != nil {
-		return nil, fmt.Errorf("encode raw record: %w", err)
-	}
-	sum := sha256.Sum256(append([]byte(subj+"\x00"), b...))
-	m := nats.NewMsg(subj)
-	m.Data = b
-	m.Header.Set(jetstream.MsgIDHeader, hex.EncodeToString(sum[:16]))
-	m.Header.Set(streams.HeaderContentType, "application/json")
-	m.Header.Set(streams.HeaderTenant, s.Tenant)
-	m.Header.Set("Autonomos-Connection", s.ConnectionID)
-	if tp := streams.Traceparent(s.TraceID); tp != "" {
-		m.Header.Set(streams.HeaderTraceparent, tp)
-	}
-	return m, nil
-}
-
-func flatten(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range j.Unwrap() {
-			out = append(out, flatten(e)...)
-		}
-		return out
-	}
-	return []error{err}
-}

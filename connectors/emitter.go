@@ -1,0 +1,180 @@
+package connectors
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/autonomos/autonomos/canonical"
+	"github.com/autonomos/autonomos/streams"
+)
+
+// Emitter turns source records of one mapping into RAW and CANONICAL
+// messages. It is a value; use it from one goroutine or copy it.
+type Emitter struct {
+	Tenant       string
+	System       string
+	ConnectionID string
+	TraceID      string
+	Mapping      *canonical.Mapping
+	// Now stamps records whose source carries no version (default time.Now).
+	Now func() time.Time
+}
+
+// Messages maps one source record (line is its position in the input, for
+// errors; 0 when it has none). It returns the raw message (always, when the
+// record can be encoded), the canonical event message (nil when the record is
+// bad) and the record's errors.
+func (s Emitter) Messages(line int, values map[string]any) (*nats.Msg, *nats.Msg, []streams.RowError) {
+	return s.messages(line, values, false)
+}
+
+// DeleteMessages is Messages for a record the source reports as deleted
+// (only its id, and its version when known, are read).
+func (s Emitter) DeleteMessages(line int, values map[string]any) (*nats.Msg, *nats.Msg, []streams.RowError) {
+	return s.messages(line, values, true)
+}
+
+func (s Emitter) messages(line int, values map[string]any, deleted bool) (*nats.Msg, *nats.Msg, []streams.RowError) {
+	rawMsg, err := s.RawMsg(values)
+	if err != nil {
+		return nil, nil, []streams.RowError{{Line: line, Reason: err.Error()}}
+	}
+	var ev *canonical.Event
+	var errs []streams.RowError
+	if deleted {
+		ev, errs = s.deleteEvent(line, values)
+	} else {
+		ev, errs = s.Event(line, values)
+	}
+	if len(errs) > 0 {
+		return rawMsg, nil, errs
+	}
+	m, err := streams.EventMsg(ev)
+	if err != nil {
+		return rawMsg, nil, []streams.RowError{{Line: line, Reason: err.Error()}}
+	}
+	return rawMsg, m, nil
+}
+
+// Event maps one source record to its canonical event.
+func (s Emitter) Event(line int, values map[string]any) (*canonical.Event, []streams.RowError) {
+	res, err := s.Mapping.Apply(values)
+	if err != nil {
+		var out []streams.RowError
+		for _, e := range flatten(err) {
+			var fe *canonical.FieldError
+			if errors.As(e, &fe) {
+				col := fe.Source
+				if col == "" {
+					col = fe.Field
+				}
+				out = append(out, streams.RowError{Line: line, Column: col, Reason: fe.Error()})
+			} else {
+				out = append(out, streams.RowError{Line: line, Reason: e.Error()})
+			}
+		}
+		return nil, out
+	}
+	t := res.Time
+	if t.IsZero() {
+		t = s.now()
+	}
+	ent := s.Mapping.Entity()
+	ev := &canonical.Event{
+		ID:             canonical.EventID(s.Tenant, s.System, ent, res.Record.Key(), res.Version, res.Op),
+		Tenant:         s.Tenant,
+		Op:             res.Op,
+		ConnectionID:   s.ConnectionID,
+		SourceSystem:   s.System,
+		SourceObject:   s.Mapping.Object(),
+		Time:           t.UTC(),
+		TraceID:        s.TraceID,
+		MappingVersion: s.Mapping.Version,
+		Record:         res.Record,
+	}
+	return ev, nil
+}
+
+func (s Emitter) deleteEvent(line int, values map[string]any) (*canonical.Event, []streams.RowError) {
+	ent := s.Mapping.Entity()
+	var id string
+	for _, f := range s.Mapping.Spec.Fields {
+		if f.Target == ent.KeyField() && f.Source != "" {
+			if v, ok := values[f.Source].(string); ok {
+				id = v
+			}
+		}
+	}
+	if id == "" {
+		return nil, []streams.RowError{{Line: line, Column: ent.KeyField(), Reason: "a deleted record without its id"}}
+	}
+	rec, _ := canonical.NewRecord(ent)
+	_ = rec.Set(ent.KeyField(), id)
+	version := "deleted"
+	t := time.Time{}
+	if vf := s.Mapping.Spec.VersionField; vf != "" {
+		if v, ok := values[vf].(string); ok && v != "" {
+			version = v
+			if res, err := s.Mapping.ParseVersion(v); err == nil {
+				t = res
+			}
+		}
+	}
+	if t.IsZero() {
+		t = s.now()
+	}
+	return &canonical.Event{
+		ID:     canonical.EventID(s.Tenant, s.System, ent, id, version, canonical.OpDelete),
+		Tenant: s.Tenant, Op: canonical.OpDelete, ConnectionID: s.ConnectionID, SourceSystem: s.System,
+		SourceObject: s.Mapping.Object(), Time: t.UTC(), TraceID: s.TraceID, MappingVersion: s.Mapping.Version, Record: rec,
+	}, nil
+}
+
+func (s Emitter) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// RawMsg encodes a source record for the RAW stream.
+func (s Emitter) RawMsg(values map[string]any) (*nats.Msg, error) {
+	subj, err := streams.RawSubject(s.Tenant, s.System, s.Mapping.Object())
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(values)
+	if err != nil {
+		return nil, fmt.Errorf("encode raw record: %w", err)
+	}
+	sum := sha256.Sum256(append([]byte(subj+"\x00"), b...))
+	m := nats.NewMsg(subj)
+	m.Data = b
+	m.Header.Set(jetstream.MsgIDHeader, hex.EncodeToString(sum[:16]))
+	m.Header.Set(streams.HeaderContentType, "application/json")
+	m.Header.Set(streams.HeaderTenant, s.Tenant)
+	m.Header.Set("Autonomos-Connection", s.ConnectionID)
+	if tp := streams.Traceparent(s.TraceID); tp != "" {
+		m.Header.Set(streams.HeaderTraceparent, tp)
+	}
+	return m, nil
+}
+
+
+func flatten(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}

@@ -1,0 +1,195 @@
+package connectors
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/autonomos/autonomos/streams"
+)
+
+// Runner syncs a connection: for each object it fetches pages after the
+// stored cursor, publishes each record to RAW and CANONICAL, waits for every
+// ack of the page, and only then stores the page's cursor. A crash between
+// publish and checkpoint re-fetches the page; its event ids are the same, so
+// JetStream drops the copies. It is safe for concurrent use on different
+// connections.
+type Runner struct {
+	pub      *streams.Publisher
+	cursors  jetstream.KeyValue
+	mappings *Mappings
+	log      *slog.Logger
+}
+
+// NewRunner returns a runner.
+func NewRunner(pub *streams.Publisher, cursors jetstream.KeyValue, mappings *Mappings, log *slog.Logger) *Runner {
+	return &Runner{pub: pub, cursors: cursors, mappings: mappings, log: log.With("component", "sync")}
+}
+
+// SyncStats counts one sync.
+type SyncStats struct {
+	RowsRead  int64               `json:"rows_read"`
+	Published int64               `json:"published"`
+	Rejected  int64               `json:"rejected"`
+	Deleted   int64               `json:"deleted"`
+	Pages     int64               `json:"pages"`
+	Errors    []streams.RowError  `json:"errors"`
+	Objects   map[string]ObjStats `json:"objects"`
+}
+
+// ObjStats counts one object of a sync.
+type ObjStats struct {
+	RowsRead  int64 `json:"rows_read"`
+	Published int64 `json:"published"`
+	Rejected  int64 `json:"rejected"`
+}
+
+// CursorKey is the cursors-bucket key of a connection's object.
+func CursorKey(tenant, connection, object string) string {
+	return tenant + "." + connection + "." + strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
+			return r
+		}
+		return '_'
+	}, object)
+}
+
+type storedCursor struct {
+	Cursor string `json:"cursor"`
+}
+
+// Cursor returns the stored cursor of an object ("" when none).
+func (r *Runner) Cursor(ctx context.Context, tenant, connection, object string) (string, error) {
+	e, err := r.cursors.Get(ctx, CursorKey(tenant, connection, object))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("load cursor: %w", err)
+	}
+	var c storedCursor
+	if err := json.Unmarshal(e.Value(), &c); err != nil {
+		return "", fmt.Errorf("decode cursor: %w", err)
+	}
+	return c.Cursor, nil
+}
+
+// ResetCursors forgets every cursor of a connection (a full resync follows).
+func (r *Runner) ResetCursors(ctx context.Context, tenant, connection string, objects []string) error {
+	for _, o := range objects {
+		if err := r.cursors.Delete(ctx, CursorKey(tenant, connection, o)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+			return err
+		}
+	}
+	return nil
+}
+
+// Sync runs one sync of conn through c. progress, if not nil, is called after
+// every checkpoint with the running totals.
+func (r *Runner) Sync(ctx context.Context, conn Connection, c Connector, traceID string, progress func(SyncStats)) (SyncStats, error) {
+	st := SyncStats{Errors: []streams.RowError{}, Objects: map[string]ObjStats{}}
+	for _, obj := range c.Objects() {
+		if err := r.syncObject(ctx, conn, c, obj, traceID, &st, progress); err != nil {
+			return st, fmt.Errorf("%s %s: %w", conn.System, obj, err)
+		}
+	}
+	return st, nil
+}
+
+func (r *Runner) syncObject(ctx context.Context, conn Connection, c Connector, obj, traceID string, st *SyncStats, progress func(SyncStats)) error {
+	m, err := r.mappings.Get(ctx, conn.Tenant, conn.System, obj)
+	if err != nil {
+		return &PermanentError{err}
+	}
+	em := Emitter{Tenant: conn.Tenant, System: conn.System, ConnectionID: conn.ID, TraceID: traceID, Mapping: m}
+	cursor, err := r.Cursor(ctx, conn.Tenant, conn.ID, obj)
+	if err != nil {
+		return err
+	}
+	raw, canon := r.pub.NewBatch(), r.pub.NewBatch()
+	os := st.Objects[obj]
+	for {
+		page, err := c.Fetch(ctx, obj, cursor)
+		if err != nil {
+			return err
+		}
+		st.Pages++
+		for _, rec := range page.Records {
+			st.RowsRead++
+			os.RowsRead++
+			var rawMsg, evMsg *nats.Msg
+			var errs []streams.RowError
+			if rec.Deleted {
+				rawMsg, evMsg, errs = em.DeleteMessages(0, rec.Values)
+			} else {
+				rawMsg, evMsg, errs = em.Messages(0, rec.Values)
+			}
+			if len(errs) > 0 {
+				st.Rejected++
+				os.Rejected++
+				for _, e := range errs {
+					if len(st.Errors) < streams.MaxJobErrors {
+						st.Errors = append(st.Errors, e)
+					}
+				}
+				r.deadLetter(ctx, conn, obj, traceID, rec.Values, errs)
+			}
+			if rawMsg != nil {
+				if err := raw.Add(rawMsg); err != nil {
+					return err
+				}
+			}
+			if evMsg != nil {
+				if rec.Deleted {
+					st.Deleted++
+				}
+				if err := canon.Add(evMsg); err != nil {
+					return err
+				}
+			}
+		}
+		if _, err := raw.Wait(ctx); err != nil {
+			return err
+		}
+		n, err := canon.Wait(ctx)
+		st.Published += int64(n)
+		os.Published += int64(n)
+		if err != nil {
+			return err
+		}
+		// Every record of the page is acknowledged: checkpoint.
+		if page.Cursor != cursor {
+			b, _ := json.Marshal(storedCursor{Cursor: page.Cursor})
+			if _, err := r.cursors.Put(ctx, CursorKey(conn.Tenant, conn.ID, obj), b); err != nil {
+				return fmt.Errorf("store cursor: %w", err)
+			}
+			cursor = page.Cursor
+		}
+		st.Objects[obj] = os
+		if progress != nil {
+			progress(*st)
+		}
+		if !page.More {
+			return nil
+		}
+	}
+}
+
+func (r *Runner) deadLetter(ctx context.Context, conn Connection, obj, traceID string, values map[string]any, errs []streams.RowError) {
+	body, _ := json.Marshal(map[string]any{"connection_id": conn.ID, "object": obj, "record": values, "errors": errs})
+	var reasons []string
+	for _, e := range errs {
+		reasons = append(reasons, e.Reason)
+	}
+	err := r.pub.PublishDLQ(ctx, streams.DeadLetter{Tenant: conn.Tenant, Stage: "mapping", Reason: strings.Join(reasons, "; "),
+		TraceID: traceID, Data: body, Attempts: 1, Header: nats.Header{"Autonomos-Connection": []string{conn.ID}, "Autonomos-Object": []string{obj}}})
+	if err != nil {
+		r.log.Warn("dead-letter a bad record", "connection_id", conn.ID, "object", obj, "error", err)
+	}
+}
