@@ -167,7 +167,6 @@ func (s Emitter) RawMsg(values map[string]any) (*nats.Msg, error) {
 	return m, nil
 }
 
-
 func flatten(err error) []error {
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		var out []error

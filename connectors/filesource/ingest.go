@@ -305,4 +305,3 @@ func (in *Ingester) deadLetter(ctx context.Context, j *streams.Job, line int, va
 		in.log.Warn("dead-letter a bad row", "job_id", j.ID, "line", line, "error", err)
 	}
 }
-
