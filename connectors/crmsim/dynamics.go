@@ -360,7 +360,7 @@ func dropParam(raw, name string) string {
 
 func dynPage(sn *snapshot, key string, offset, size int) ordered {
 	end := min(offset+size, len(sn.items))
-	page := ordered{{"@odata.context", sn.ctx}, {"value", sn.items[offset:end]}}
+	page := ordered{{"@odata.context", sn.ctx}, {"value", nonNil(sn.items[offset:end])}}
 	switch {
 	case end < len(sn.items):
 		tracking := "False"

@@ -280,7 +280,6 @@ func num(t *testing.T, v any) int {
 	return int(i)
 }
 
-
 func ids(t *testing.T, recs []map[string]any, key string) []string {
 	t.Helper()
 	out := make([]string, len(recs))

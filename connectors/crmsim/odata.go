@@ -108,10 +108,11 @@ func lexOData(src string) ([]odTok, *odataError) {
 }
 
 type odParser struct {
-	src  string
-	toks []odTok
-	i    int
-	t    *table
+	src   string
+	toks  []odTok
+	i     int
+	t     *table
+	depth int
 }
 
 func (p *odParser) peek() odTok { return p.toks[p.i] }
@@ -185,6 +186,10 @@ func (p *odParser) and() (func(*record) bool, *odataError) {
 var odOps = map[string]bool{"eq": true, "ne": true, "gt": true, "ge": true, "lt": true, "le": true}
 
 func (p *odParser) unary() (func(*record) bool, *odataError) {
+	if p.depth++; p.depth > maxNesting {
+		return nil, &odataError{odataQueryError, "The $filter expression is nested too deeply."}
+	}
+	defer func() { p.depth-- }()
 	if p.word("not") {
 		x, err := p.unary()
 		if err != nil {

@@ -269,3 +269,11 @@ func baseURL(r *http.Request) string {
 	}
 	return scheme + "://" + r.Host
 }
+
+// nonNil makes an empty page render as [] rather than null.
+func nonNil(items []any) []any {
+	if items == nil {
+		return []any{}
+	}
+	return items
+}

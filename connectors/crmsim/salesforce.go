@@ -200,7 +200,7 @@ func sfPage(sn *snapshot, locator string, offset, batch int, ver string) ordered
 	if !done {
 		page = append(page, kv{"nextRecordsUrl", fmt.Sprintf("/services/data/%s/%s/%s-%d", ver, sn.path, locator, end)})
 	}
-	return append(page, kv{"records", sn.items[offset:end]})
+	return append(page, kv{"records", nonNil(sn.items[offset:end])})
 }
 
 // sfMore serves the next batch of a query locator.

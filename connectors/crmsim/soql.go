@@ -190,9 +190,13 @@ var soqlKeywords = map[string]bool{
 }
 
 type sqParser struct {
-	toks []sqTok
-	i    int
+	toks  []sqTok
+	i     int
+	depth int
 }
+
+// maxNesting bounds parentheses and NOT nesting in WHERE and $filter.
+const maxNesting = 64
 
 func (p *sqParser) peek() sqTok { return p.toks[p.i] }
 
@@ -375,6 +379,10 @@ func (p *sqParser) and() (sqNode, *soqlError) {
 }
 
 func (p *sqParser) unary() (sqNode, *soqlError) {
+	if p.depth++; p.depth > maxNesting {
+		return nil, &soqlError{"MALFORMED_QUERY", "the condition is nested too deeply", p.peek().pos}
+	}
+	defer func() { p.depth-- }()
 	if p.keyword("NOT") {
 		x, err := p.unary()
 		if err != nil {
