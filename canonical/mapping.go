@@ -7,14 +7,19 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/shopspring/decimal"
 	"gopkg.in/yaml.v3"
@@ -46,7 +51,9 @@ type ObjectSpec struct {
 	line int
 }
 
-// FieldSpec fills one canonical field from the source.
+// FieldSpec fills one canonical field from the source. A source name with
+// dots ("transactioncurrencyid.isocurrencycode") reads a key of that name
+// or, when there is none, walks nested objects.
 type FieldSpec struct {
 	Target     string      `yaml:"target" json:"target"`
 	Source     string      `yaml:"source,omitempty" json:"source,omitempty"`
@@ -58,10 +65,12 @@ type FieldSpec struct {
 	line int
 }
 
-// Transform is one step applied to a source value, in order. Exactly one of
-// its fields is set. In YAML a transform is a bare name (trim, lower, upper,
-// digits) or a one-key map (map, date, decimal, scale, concat, replace,
-// prefix_strip).
+// Transform is one step applied to a source value, in order. In YAML a
+// transform is a bare name (trim, lower, upper, digits, and concat and
+// decimal with their default arguments) or a one-key map:
+// map (source value → canonical value), date (Go time layouts), decimal
+// ([decimal separator, thousands separator]), scale (a factor), concat (the
+// separator of sources), replace ([old, new]) or strip_prefix (prefixes).
 type Transform struct {
 	Name string            `json:"name"`
 	Map  map[string]string `json:"map,omitempty"`
@@ -73,86 +82,92 @@ type Transform struct {
 var bareTransforms = []string{"trim", "lower", "upper", "digits"}
 var argTransforms = []string{"date", "decimal", "scale", "concat", "replace", "strip_prefix"}
 
+// defaultArgTransforms may also be written bare, taking their default
+// arguments: concat joins with a space, decimal reads "." as the point.
+var defaultArgTransforms = []string{"concat", "decimal"}
+
 // UnmarshalYAML reads a bare name or a one-key map.
 func (t *Transform) UnmarshalYAML(n *yaml.Node) error {
-	t.line = n.Line
-	switch n.Kind {
-	case yaml.ScalarNode:
-		t.Name = n.Value
-		if !slices.Contains(bareTransforms, t.Name) {
-			return lineErr(n.Line, "unknown transform %q (bare transforms: %s; with arguments: map, %s)", t.Name, strings.Join(bareTransforms, ", "), strings.Join(argTransforms, ", "))
-		}
-		return nil
-	case yaml.MappingNode:
-		if len(n.Content) != 2 {
-			return lineErr(n.Line, "a transform is one key, got %d", len(n.Content)/2)
-		}
-		t.Name = n.Content[0].Value
-		v := n.Content[1]
-		switch {
-		case t.Name == "map":
-			if v.Kind != yaml.MappingNode {
-				return lineErr(v.Line, "map wants a mapping of source value to canonical value")
-			}
-			t.Map = map[string]string{}
-			for i := 0; i < len(v.Content); i += 2 {
-				t.Map[v.Content[i].Value] = v.Content[i+1].Value
-			}
-			return nil
-		case slices.Contains(argTransforms, t.Name):
-			switch v.Kind {
-			case yaml.ScalarNode:
-				t.Args = []string{v.Value}
-			case yaml.SequenceNode:
-				for _, c := range v.Content {
-					if c.Kind != yaml.ScalarNode {
-						return lineErr(c.Line, "%s arguments must be strings", t.Name)
-					}
-					t.Args = append(t.Args, c.Value)
-				}
-			default:
-				return lineErr(v.Line, "%s wants a string or a list of strings", t.Name)
-			}
-			return t.check()
-		}
-		return lineErr(n.Line, "unknown transform %q", t.Name)
+	v, err := newYAMLReader().transform(n)
+	if err != nil {
+		return err
 	}
-	return lineErr(n.Line, "a transform is a name or a one-key map")
+	*t = v
+	return nil
 }
 
 // MarshalYAML writes the form UnmarshalYAML reads.
 func (t Transform) MarshalYAML() (any, error) {
 	switch {
-	case t.Map != nil:
-		return map[string]any{"map": t.Map}, nil
-	case len(t.Args) == 1:
+	case t.Name == "map":
+		m := t.Map
+		if m == nil {
+			m = map[string]string{}
+		}
+		return map[string]any{"map": m}, nil
+	case slices.Contains(defaultArgTransforms, t.Name) && len(t.Args) == 0:
+		return t.Name, nil
+	case slices.Contains(argTransforms, t.Name) && len(t.Args) == 1:
 		return map[string]any{t.Name: t.Args[0]}, nil
-	case len(t.Args) > 1:
-		return map[string]any{t.Name: t.Args}, nil
+	case slices.Contains(argTransforms, t.Name):
+		args := t.Args
+		if args == nil {
+			args = []string{}
+		}
+		return map[string]any{t.Name: args}, nil
 	}
 	return t.Name, nil
 }
 
+// check reports whether the transform is known and its arguments fit it.
 func (t *Transform) check() error {
+	switch {
+	case t.Name == "map":
+		return nil
+	case slices.Contains(bareTransforms, t.Name):
+		if len(t.Args) > 0 || t.Map != nil {
+			return lineErr(t.line, "%s takes no arguments", t.Name)
+		}
+		return nil
+	case !slices.Contains(argTransforms, t.Name):
+		return lineErr(t.line, "unknown transform %q (bare transforms: %s; with arguments: map, %s)", t.Name, strings.Join(bareTransforms, ", "), strings.Join(argTransforms, ", "))
+	}
 	switch t.Name {
 	case "scale":
 		if len(t.Args) != 1 {
 			return lineErr(t.line, "scale wants one factor")
 		}
-		if _, err := decimal.NewFromString(t.Args[0]); err != nil {
+		d, err := decimal.NewFromString(t.Args[0])
+		if err != nil {
 			return lineErr(t.line, "scale factor %q is not a number", t.Args[0])
+		}
+		if i, f := decimalDigits(d); i > 18 || f > 18 {
+			return lineErr(t.line, "scale factor %q is out of range", t.Args[0])
 		}
 	case "decimal":
 		if len(t.Args) > 2 {
 			return lineErr(t.line, "decimal wants [decimal separator, thousands separator]")
 		}
+		if len(t.Args) > 0 && t.Args[0] == "" {
+			return lineErr(t.line, "decimal separator is empty")
+		}
+		if len(t.Args) == 2 && (t.Args[1] == "" || t.Args[0] == t.Args[1]) {
+			return lineErr(t.line, "thousands separator %q must be non-empty and differ from the decimal separator %q", t.Args[1], t.Args[0])
+		}
 	case "replace":
 		if len(t.Args) != 2 {
 			return lineErr(t.line, "replace wants [old, new]")
 		}
+		if t.Args[0] == "" {
+			return lineErr(t.line, "replace wants a non-empty old string")
+		}
 	case "date":
 		if len(t.Args) == 0 {
 			return lineErr(t.line, "date wants at least one Go time layout")
+		}
+	case "concat":
+		if len(t.Args) > 1 {
+			return lineErr(t.line, "concat wants one separator")
 		}
 	}
 	return nil
@@ -160,47 +175,32 @@ func (t *Transform) check() error {
 
 // UnmarshalYAML reads a field spec, keeping its line for errors.
 func (f *FieldSpec) UnmarshalYAML(n *yaml.Node) error {
-	type plain FieldSpec
-	var p plain
-	if n.Kind != yaml.MappingNode {
-		return lineErr(n.Line, "a field is a mapping with target and source")
-	}
-	if err := checkKeys(n, "target", "source", "sources", "transforms", "default", "constant"); err != nil {
+	v, err := newYAMLReader().fieldSpec(n)
+	if err != nil {
 		return err
 	}
-	if err := n.Decode(&p); err != nil {
-		return err
-	}
-	*f = FieldSpec(p)
-	f.line = n.Line
+	*f = v
 	return nil
 }
 
 // UnmarshalYAML reads an object spec, keeping its line for errors.
 func (o *ObjectSpec) UnmarshalYAML(n *yaml.Node) error {
-	type plain ObjectSpec
-	var p plain
-	if n.Kind != yaml.MappingNode {
-		return lineErr(n.Line, "an object is a mapping with object, entity and fields")
-	}
-	if err := checkKeys(n, "object", "entity", "version_field", "version_formats", "deleted_field", "fields", "ignore"); err != nil {
+	v, err := newYAMLReader().objectSpec(n)
+	if err != nil {
 		return err
 	}
-	if err := n.Decode(&p); err != nil {
-		return err
-	}
-	*o = ObjectSpec(p)
-	o.line = n.Line
+	*o = v
 	return nil
 }
 
-func checkKeys(n *yaml.Node, allowed ...string) error {
-	for i := 0; i < len(n.Content); i += 2 {
-		k := n.Content[i]
-		if !slices.Contains(allowed, k.Value) {
-			return lineErr(k.Line, "unknown key %q (allowed: %s)", k.Value, strings.Join(allowed, ", "))
-		}
+// UnmarshalYAML reads a mapping file with the checks of ParseMappingFile's
+// first stage (keys, types, lines); it does not compile the objects.
+func (mf *MappingFile) UnmarshalYAML(n *yaml.Node) error {
+	v, _, err := newYAMLReader().mappingFile(n)
+	if err != nil {
+		return err
 	}
+	*mf = v
 	return nil
 }
 
@@ -209,39 +209,384 @@ type lineError struct {
 	msg  string
 }
 
-func (e *lineError) Error() string { return fmt.Sprintf("line %d: %s", e.line, e.msg) }
+func (e *lineError) Error() string {
+	if e.line <= 0 {
+		return e.msg // a spec built in code or read from JSON has no lines
+	}
+	return fmt.Sprintf("line %d: %s", e.line, e.msg)
+}
 
 func lineErr(line int, format string, a ...any) error {
 	return &lineError{line: line, msg: fmt.Sprintf(format, a...)}
 }
 
-// ParseMappingFile parses and compiles a mapping file; name is used in errors,
-// which read "name:line: reason".
-func ParseMappingFile(name string, b []byte) (*MappingFile, []*Mapping, error) {
-	var mf MappingFile
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&mf); err != nil {
-		var le *lineError
-		if errors.As(err, &le) {
-			return nil, nil, fmt.Errorf("%s:%d: %s", name, le.line, le.msg)
-		}
-		return nil, nil, fmt.Errorf("%s: %w", name, err)
+// yamlNodeBudget bounds the nodes read from one file, aliases expanded, so
+// a small file cannot blow up into a huge one.
+const yamlNodeBudget = 100_000
+
+// yamlReader reads mapping files from YAML nodes by hand: every key is
+// checked against the ones allowed where it stands, keys may not repeat, and
+// every error carries the line it is about.
+type yamlReader struct{ left int }
+
+func newYAMLReader() *yamlReader { return &yamlReader{left: yamlNodeBudget} }
+
+type yamlPair struct {
+	key  string
+	line int
+	val  *yaml.Node
+}
+
+func (r *yamlReader) node(n *yaml.Node) (*yaml.Node, error) {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
 	}
-	if !ValidToken(mf.System) {
-		return nil, nil, fmt.Errorf("%s:1: system %q must be a token of [a-z0-9_-]", name, mf.System)
+	r.left--
+	if r.left < 0 {
+		return nil, lineErr(n.Line, "file too large: more than %d YAML nodes with aliases expanded", yamlNodeBudget)
 	}
-	var ms []*Mapping
-	var errs []error
-	for _, o := range mf.Objects {
-		m, err := Compile(mf.System, o)
+	return n, nil
+}
+
+// pairs reads a mapping node. Keys must be among allowed (any key when
+// allowed is empty) and given once.
+func (r *yamlReader) pairs(n *yaml.Node, what string, allowed ...string) ([]yamlPair, error) {
+	n, err := r.node(n)
+	if err != nil {
+		return nil, err
+	}
+	if n.Kind != yaml.MappingNode {
+		return nil, lineErr(n.Line, "%s must be a mapping", what)
+	}
+	var out []yamlPair
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, err := r.node(n.Content[i])
 		if err != nil {
-			var le *lineError
-			if errors.As(err, &le) {
-				errs = append(errs, fmt.Errorf("%s:%d: %s", name, le.line, le.msg))
-			} else {
-				errs = append(errs, fmt.Errorf("%s:%d: %w", name, o.line, err))
+			return nil, err
+		}
+		if k.Kind != yaml.ScalarNode {
+			return nil, lineErr(k.Line, "a key of %s must be a string", what)
+		}
+		if len(allowed) > 0 && !slices.Contains(allowed, k.Value) {
+			return nil, lineErr(k.Line, "unknown key %q in %s (allowed: %s)", k.Value, what, strings.Join(allowed, ", "))
+		}
+		if first, dup := seen[k.Value]; dup {
+			return nil, lineErr(k.Line, "key %q is given twice in %s (first on line %d)", k.Value, what, first)
+		}
+		seen[k.Value] = k.Line
+		v, err := r.node(n.Content[i+1])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, yamlPair{key: k.Value, line: k.Line, val: v})
+	}
+	return out, nil
+}
+
+func (r *yamlReader) str(n *yaml.Node, what string) (string, error) {
+	n, err := r.node(n)
+	if err != nil {
+		return "", err
+	}
+	var s string
+	if n.Kind != yaml.ScalarNode || n.Decode(&s) != nil {
+		return "", lineErr(n.Line, "%s must be a string", what)
+	}
+	return s, nil
+}
+
+// optStr reads a string that may be null.
+func (r *yamlReader) optStr(n *yaml.Node, what string) (*string, error) {
+	n, err := r.node(n)
+	if err != nil {
+		return nil, err
+	}
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
+		return nil, nil
+	}
+	s, err := r.str(n, what)
+	return &s, err
+}
+
+func (r *yamlReader) strs(n *yaml.Node, what string) ([]string, error) {
+	n, err := r.node(n)
+	if err != nil {
+		return nil, err
+	}
+	if n.Kind != yaml.SequenceNode {
+		return nil, lineErr(n.Line, "%s must be a list of strings", what)
+	}
+	out := []string{}
+	for _, c := range n.Content {
+		s, err := r.str(c, what+" entries")
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// mappingFile reads a whole file; it also returns the line of system.
+func (r *yamlReader) mappingFile(n *yaml.Node) (MappingFile, int, error) {
+	var mf MappingFile
+	ps, err := r.pairs(n, "a mapping file", "system", "objects")
+	if err != nil {
+		return mf, 0, err
+	}
+	sysLine, haveObjects := 0, false
+	for _, p := range ps {
+		switch p.key {
+		case "system":
+			sysLine = p.val.Line
+			if mf.System, err = r.str(p.val, "system"); err != nil {
+				return mf, 0, err
 			}
+		case "objects":
+			haveObjects = true
+			if p.val.Kind != yaml.SequenceNode {
+				return mf, 0, lineErr(p.val.Line, "objects must be a list of objects")
+			}
+			for _, c := range p.val.Content {
+				o, err := r.objectSpec(c)
+				if err != nil {
+					return mf, 0, err
+				}
+				mf.Objects = append(mf.Objects, o)
+			}
+		}
+	}
+	if sysLine == 0 {
+		return mf, 0, lineErr(n.Line, "system is missing")
+	}
+	if !haveObjects || len(mf.Objects) == 0 {
+		return mf, 0, lineErr(n.Line, "objects is missing or empty")
+	}
+	return mf, sysLine, nil
+}
+
+func (r *yamlReader) objectSpec(n *yaml.Node) (ObjectSpec, error) {
+	o := ObjectSpec{line: n.Line}
+	ps, err := r.pairs(n, "an object", "object", "entity", "version_field", "version_formats", "deleted_field", "fields", "ignore")
+	if err != nil {
+		return o, err
+	}
+	o.line = n.Line
+	if len(n.Content) > 0 {
+		o.line = n.Content[0].Line
+	}
+	for _, p := range ps {
+		var err error
+		switch p.key {
+		case "object":
+			o.Object, err = r.str(p.val, "object")
+		case "entity":
+			var s string
+			s, err = r.str(p.val, "entity")
+			o.Entity = Entity(s)
+		case "version_field":
+			o.VersionField, err = r.str(p.val, "version_field")
+		case "version_formats":
+			o.VersionFormats, err = r.strs(p.val, "version_formats")
+		case "deleted_field":
+			o.DeletedField, err = r.str(p.val, "deleted_field")
+		case "ignore":
+			o.Ignore, err = r.strs(p.val, "ignore")
+		case "fields":
+			if p.val.Kind != yaml.SequenceNode {
+				return o, lineErr(p.val.Line, "fields must be a list of fields")
+			}
+			for _, c := range p.val.Content {
+				f, err := r.fieldSpec(c)
+				if err != nil {
+					return o, err
+				}
+				o.Fields = append(o.Fields, f)
+			}
+		}
+		if err != nil {
+			return o, err
+		}
+	}
+	return o, nil
+}
+
+func (r *yamlReader) fieldSpec(n *yaml.Node) (FieldSpec, error) {
+	f := FieldSpec{line: n.Line}
+	ps, err := r.pairs(n, "a field", "target", "source", "sources", "transforms", "default", "constant")
+	if err != nil {
+		return f, err
+	}
+	for _, p := range ps {
+		var err error
+		switch p.key {
+		case "target":
+			f.Target, err = r.str(p.val, "target")
+		case "source":
+			f.Source, err = r.str(p.val, "source")
+		case "sources":
+			f.Sources, err = r.strs(p.val, "sources")
+		case "default":
+			f.Default, err = r.optStr(p.val, "default")
+		case "constant":
+			f.Constant, err = r.optStr(p.val, "constant")
+		case "transforms":
+			if p.val.Kind != yaml.SequenceNode {
+				return f, lineErr(p.val.Line, "transforms must be a list")
+			}
+			for _, c := range p.val.Content {
+				t, err := r.transform(c)
+				if err != nil {
+					return f, err
+				}
+				f.Transforms = append(f.Transforms, t)
+			}
+		}
+		if err != nil {
+			return f, err
+		}
+	}
+	return f, nil
+}
+
+func (r *yamlReader) transform(n *yaml.Node) (Transform, error) {
+	n, err := r.node(n)
+	if err != nil {
+		return Transform{}, err
+	}
+	t := Transform{line: n.Line}
+	switch n.Kind {
+	case yaml.ScalarNode:
+		t.Name = n.Value
+		if !slices.Contains(bareTransforms, t.Name) && !slices.Contains(defaultArgTransforms, t.Name) {
+			return t, lineErr(n.Line, "unknown transform %q (bare transforms: %s; with arguments: map, %s)", t.Name, strings.Join(bareTransforms, ", "), strings.Join(argTransforms, ", "))
+		}
+		return t, nil
+	case yaml.MappingNode:
+		if len(n.Content) != 2 {
+			return t, lineErr(n.Line, "a transform is one key, got %d", len(n.Content)/2)
+		}
+		ps, err := r.pairs(n, "a transform")
+		if err != nil {
+			return t, err
+		}
+		t.Name = ps[0].key
+		v := ps[0].val
+		switch {
+		case t.Name == "map":
+			vs, err := r.pairs(v, "map (source value to canonical value)")
+			if err != nil {
+				return t, err
+			}
+			t.Map = map[string]string{}
+			for _, p := range vs {
+				if t.Map[p.key], err = r.str(p.val, "a map value"); err != nil {
+					return t, err
+				}
+			}
+			return t, nil
+		case slices.Contains(argTransforms, t.Name):
+			switch v.Kind {
+			case yaml.ScalarNode:
+				s, err := r.str(v, t.Name+" argument")
+				if err != nil {
+					return t, err
+				}
+				t.Args = []string{s}
+			case yaml.SequenceNode:
+				if t.Args, err = r.strs(v, t.Name+" arguments"); err != nil {
+					return t, err
+				}
+			default:
+				return t, lineErr(v.Line, "%s wants a string or a list of strings", t.Name)
+			}
+			return t, t.check()
+		}
+		return t, lineErr(n.Line, "unknown transform %q (bare transforms: %s; with arguments: map, %s)", t.Name, strings.Join(bareTransforms, ", "), strings.Join(argTransforms, ", "))
+	}
+	return t, lineErr(n.Line, "a transform is a name or a one-key map")
+}
+
+var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// yamlParserProblems are the problems yaml.v3's parser (not its scanner)
+// reports. It numbers their lines from 0, and omits line 0.
+var yamlParserProblems = []string{
+	"did not find expected ',' or ']'",
+	"did not find expected ',' or '}'",
+	"did not find expected '-' indicator",
+	"did not find expected <document start>",
+	"did not find expected <stream-start>",
+	"did not find expected key",
+	"did not find expected node content",
+	"found duplicate %TAG directive",
+	"found duplicate %YAML directive",
+	"found incompatible YAML document",
+	"found undefined tag handle",
+}
+
+// yamlSyntaxErr turns a YAML parser error into "name:line: reason", with
+// lines counted from 1.
+func yamlSyntaxErr(name string, err error) error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	line := 1
+	if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
+		line, _ = strconv.Atoi(m[1])
+		msg = m[2]
+		if slices.Contains(yamlParserProblems, msg) {
+			line++
+		}
+	}
+	return fmt.Errorf("%s:%d: %s", name, line, msg)
+}
+
+// ParseMappingFile parses and compiles a mapping file; name is used in errors,
+// which read "name:line: reason" (several joined when several objects are
+// wrong).
+func ParseMappingFile(name string, b []byte) (mf *MappingFile, ms []*Mapping, err error) {
+	defer func() {
+		// The YAML parser is third-party code fed outside input; a panic
+		// in it is a malformed file, not a crash of the caller.
+		if p := recover(); p != nil {
+			mf, ms, err = nil, nil, fmt.Errorf("%s:1: cannot parse YAML: %v", name, p)
+		}
+	}()
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, nil, fmt.Errorf("%s:1: empty mapping file", name)
+		}
+		return nil, nil, yamlSyntaxErr(name, err)
+	}
+	var more yaml.Node
+	if err := dec.Decode(&more); err == nil {
+		return nil, nil, fmt.Errorf("%s:%d: a mapping file holds one YAML document", name, max(more.Line, 1))
+	} else if !errors.Is(err, io.EOF) {
+		return nil, nil, yamlSyntaxErr(name, err)
+	}
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 {
+		return nil, nil, fmt.Errorf("%s:1: empty mapping file", name)
+	}
+	file, sysLine, err := newYAMLReader().mappingFile(doc.Content[0])
+	if err != nil {
+		return nil, nil, locate(name, 1, err)
+	}
+	if !ValidToken(file.System) {
+		return nil, nil, fmt.Errorf("%s:%d: system %q must be a token of [a-z0-9_-], 1..64 long", name, sysLine, file.System)
+	}
+	var errs []error
+	seen := map[string]int{}
+	for _, o := range file.Objects {
+		if first, dup := seen[o.Object]; dup && o.Object != "" {
+			errs = append(errs, fmt.Errorf("%s:%d: object %q is mapped twice (first on line %d)", name, o.line, o.Object, first))
+			continue
+		}
+		seen[o.Object] = o.line
+		m, err := Compile(file.System, o)
+		if err != nil {
+			errs = append(errs, locate(name, o.line, err))
 			continue
 		}
 		ms = append(ms, m)
@@ -249,7 +594,17 @@ func ParseMappingFile(name string, b []byte) (*MappingFile, []*Mapping, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, nil, err
 	}
-	return &mf, ms, nil
+	return &file, ms, nil
+}
+
+// locate writes err as "name:line: reason", with the error's own line when
+// it has one.
+func locate(name string, line int, err error) error {
+	var le *lineError
+	if errors.As(err, &le) {
+		return fmt.Errorf("%s:%d: %s", name, max(le.line, 1), le.msg)
+	}
+	return fmt.Errorf("%s:%d: %w", name, max(line, 1), err)
 }
 
 // LoadMappingDir parses every *.yaml file of dir.
@@ -284,30 +639,44 @@ type Mapping struct {
 	Version int // the mapping's version in the mappings bucket; 0 for a shipped file not yet stored
 
 	schema  Schema
-	used    map[string]bool
+	used    map[string]bool // source fields (paths) the mapping consumes
+	parents map[string]bool // proper prefixes of dotted used paths
 	layouts []string
 }
 
-// Compile checks a spec against the canonical schema.
+// Compile checks a spec against the canonical schema: known entity and
+// fields, each field mapped once from exactly one of source, sources or
+// constant, every required field mapped, known transforms with fitting
+// arguments that suit the field's type, and defaults and constants that are
+// valid values of their field. The spec is copied, so the caller may reuse
+// it.
 func Compile(system string, o ObjectSpec) (*Mapping, error) {
+	if !ValidToken(system) {
+		return nil, lineErr(o.line, "system %q must be a token of [a-z0-9_-], 1..64 long", system)
+	}
 	if o.Object == "" {
 		return nil, lineErr(o.line, "object is missing")
 	}
+	if strings.IndexFunc(o.Object, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 || !utf8.ValidString(o.Object) {
+		return nil, lineErr(o.line, "object %q must be a name without spaces or control characters", o.Object)
+	}
 	s, ok := SchemaOf(o.Entity)
 	if !ok {
-		return nil, lineErr(o.line, "object %s: unknown entity %q (want account, opportunity or contact)", o.Object, o.Entity)
+		return nil, lineErr(o.line, "object %q: unknown entity %q (want account, opportunity or contact)", o.Object, o.Entity)
 	}
-	m := &Mapping{System: system, Spec: o, schema: s, used: map[string]bool{}, layouts: o.VersionFormats}
+	o = cloneSpec(o)
+	m := &Mapping{System: system, Spec: o, schema: s, used: map[string]bool{}, parents: map[string]bool{}, layouts: o.VersionFormats}
 	if len(m.layouts) == 0 {
 		m.layouts = defaultTimeLayouts
 	}
 	seen := map[string]bool{}
 	for _, f := range o.Fields {
-		if _, ok := s.Field(f.Target); !ok {
-			return nil, lineErr(f.line, "object %s: %q is not a field of %s", o.Object, f.Target, o.Entity)
+		fd, ok := s.Field(f.Target)
+		if !ok {
+			return nil, lineErr(f.line, "object %q: %q is not a field of %s", o.Object, f.Target, o.Entity)
 		}
 		if seen[f.Target] {
-			return nil, lineErr(f.line, "object %s: %q is mapped twice", o.Object, f.Target)
+			return nil, lineErr(f.line, "object %q: %q is mapped twice", o.Object, f.Target)
 		}
 		seen[f.Target] = true
 		n := 0
@@ -317,31 +686,113 @@ func Compile(system string, o ObjectSpec) (*Mapping, error) {
 			}
 		}
 		if n != 1 {
-			return nil, lineErr(f.line, "object %s: field %s needs exactly one of source, sources or constant", o.Object, f.Target)
+			return nil, lineErr(f.line, "object %q: field %s needs exactly one of source, sources or constant", o.Object, f.Target)
 		}
-		if len(f.Sources) > 0 && !slices.ContainsFunc(f.Transforms, func(t Transform) bool { return t.Name == "concat" }) {
-			return nil, lineErr(f.line, "object %s: field %s has several sources but no concat transform", o.Object, f.Target)
+		hasConcat := slices.ContainsFunc(f.Transforms, func(t Transform) bool { return t.Name == "concat" })
+		if len(f.Sources) > 0 && !hasConcat {
+			return nil, lineErr(f.line, "object %q: field %s has several sources but no concat transform", o.Object, f.Target)
+		}
+		if slices.Contains(f.Sources, "") {
+			return nil, lineErr(f.line, "object %q: field %s has an empty source name", o.Object, f.Target)
+		}
+		for _, t := range f.Transforms {
+			if t.line == 0 {
+				t.line = f.line
+			}
+			if err := t.check(); err != nil {
+				return nil, err
+			}
+			if err := transformFits(t, fd, len(f.Sources) > 0); err != nil {
+				return nil, lineErr(t.line, "object %q: field %s: %v", o.Object, f.Target, err)
+			}
 		}
 		for _, src := range append([]string{f.Source}, f.Sources...) {
-			if src != "" {
-				m.used[src] = true
-			}
+			m.use(src)
 		}
 	}
 	for _, f := range s.Fields {
 		if f.Required && !seen[f.Name] {
-			return nil, lineErr(o.line, "object %s: required field %s of %s is not mapped", o.Object, f.Name, o.Entity)
+			return nil, lineErr(o.line, "object %q: required field %s of %s is not mapped", o.Object, f.Name, o.Entity)
 		}
 	}
-	for _, x := range []string{o.VersionField, o.DeletedField} {
-		if x != "" {
-			m.used[x] = true
-		}
-	}
+	m.use(o.VersionField)
+	m.use(o.DeletedField)
 	for _, x := range o.Ignore {
-		m.used[x] = true
+		m.use(x)
+	}
+	// Constants and defaults must be valid values of their fields.
+	for _, f := range o.Fields {
+		if f.Constant == nil && f.Default == nil {
+			continue
+		}
+		what, val := "default", f.Default
+		if f.Constant != nil {
+			what, val = "constant", f.Constant
+		}
+		fd, _ := s.Field(f.Target)
+		v, err := m.field(f, nil)
+		if err == nil && v == nil {
+			err = errors.New("is empty")
+		}
+		if err == nil {
+			err = checkValue(fd, v)
+		}
+		if err != nil {
+			return nil, lineErr(f.line, "object %q: field %s: %s %q: %v", o.Object, f.Target, what, *val, err)
+		}
 	}
 	return m, nil
+}
+
+// transformFits reports whether t makes sense for field fd.
+func transformFits(t Transform, fd Field, concat bool) error {
+	numeric := fd.Type == TypeDecimal || fd.Type == TypePercent || fd.Type == TypeInteger
+	switch {
+	case t.Name == "date" && fd.Type != TypeDate:
+		return fmt.Errorf("date applies to date fields, not %s", fd.Type)
+	case (t.Name == "decimal" || t.Name == "scale") && !numeric:
+		return fmt.Errorf("%s applies to decimal, integer and percent fields, not %s", t.Name, fd.Type)
+	case t.Name == "concat" && !concat:
+		return fmt.Errorf("concat needs sources (a list), not source")
+	}
+	return nil
+}
+
+func (m *Mapping) use(path string) {
+	if path == "" {
+		return
+	}
+	m.used[path] = true
+	for i := range len(path) {
+		if path[i] == '.' {
+			m.parents[path[:i]] = true
+		}
+	}
+}
+
+func cloneSpec(o ObjectSpec) ObjectSpec {
+	o.VersionFormats = slices.Clone(o.VersionFormats)
+	o.Ignore = slices.Clone(o.Ignore)
+	o.Fields = slices.Clone(o.Fields)
+	for i, f := range o.Fields {
+		f.Sources = slices.Clone(f.Sources)
+		f.Transforms = slices.Clone(f.Transforms)
+		for j, t := range f.Transforms {
+			t.Map = maps.Clone(t.Map)
+			t.Args = slices.Clone(t.Args)
+			f.Transforms[j] = t
+		}
+		if f.Default != nil {
+			d := *f.Default
+			f.Default = &d
+		}
+		if f.Constant != nil {
+			c := *f.Constant
+			f.Constant = &c
+		}
+		o.Fields[i] = f
+	}
+	return o
 }
 
 // Entity is the canonical entity the mapping produces.
@@ -367,7 +818,7 @@ type Result struct {
 	// Version identifies the source version: the version field's value, or
 	// a hash of the record's content when the source has none.
 	Version string
-	// Time is the parsed version; zero when the source carries none.
+	// Time is the parsed version, UTC; zero when the source carries none.
 	Time time.Time
 }
 
@@ -382,59 +833,63 @@ var defaultTimeLayouts = []string{
 }
 
 // Apply maps one source record. Every problem is reported as a *FieldError
-// (joined), naming the canonical and the source field.
+// (joined), naming the canonical and the source field. A record whose
+// deleted field is true maps to a delete that carries only the key; an
+// upsert's extras hold every source field the mapping does not use.
 func (m *Mapping) Apply(raw map[string]any) (Result, error) {
 	rec, _ := NewRecord(m.Spec.Entity)
-	var res Result
-	res.Op = OpUpsert
-	var errs []error
+	res := Result{Op: OpUpsert}
 	if m.Spec.DeletedField != "" {
-		if v, ok := raw[m.Spec.DeletedField]; ok {
-			if s := strings.ToLower(stringOf(v)); s == "true" || s == "1" {
+		if v, ok := lookup(raw, m.Spec.DeletedField); ok {
+			if s := strings.ToLower(strings.TrimSpace(stringOf(v))); s == "true" || s == "1" {
 				res.Op = OpDelete
 			}
 		}
 	}
+	key := m.Spec.Entity.KeyField()
+	var errs []error
+	reported := map[string]bool{}
 	for _, f := range m.Spec.Fields {
+		if res.Op == OpDelete && f.Target != key {
+			continue
+		}
 		v, err := m.field(f, raw)
 		if err == nil && v != nil {
 			err = rec.Set(f.Target, v)
 		}
 		if err != nil {
-			src := f.Source
-			if src == "" {
-				src = strings.Join(f.Sources, "+")
+			errs = append(errs, &FieldError{Field: f.Target, Source: f.sourceName(), Reason: err.Error()})
+			reported[f.Target] = true
+		}
+	}
+	for _, e := range unjoin(validate(rec, res.Op == OpDelete)) {
+		var fe *FieldError
+		if errors.As(e, &fe) {
+			if reported[fe.Field] {
+				continue
 			}
-			errs = append(errs, &FieldError{Field: f.Target, Source: src, Reason: err.Error()})
+			if f, ok := m.spec(fe.Field); ok && fe.Source == "" {
+				fe.Source = f.sourceName()
+			}
 		}
-	}
-	if res.Op == OpUpsert && len(errs) == 0 {
-		if err := Validate(rec); err != nil {
-			errs = append(errs, m.withSources(err))
-		}
-	}
-	if res.Op == OpDelete && rec.Key() == "" {
-		errs = append(errs, &FieldError{Field: m.Spec.Entity.KeyField(), Reason: "required field is missing"})
+		errs = append(errs, e)
 	}
 	if m.Spec.VersionField != "" {
-		if v := stringOf(raw[m.Spec.VersionField]); v != "" {
-			t, err := parseTime(v, m.layouts)
+		v, _ := lookup(raw, m.Spec.VersionField)
+		if s := strings.TrimSpace(stringOf(v)); s != "" {
+			t, err := m.ParseVersion(s)
 			if err != nil {
 				errs = append(errs, &FieldError{Field: "source_updated_at", Source: m.Spec.VersionField, Reason: err.Error()})
 			}
-			res.Version, res.Time = v, t.UTC()
+			res.Version, res.Time = s, t
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return res, err
 	}
-	extras := map[string]any{}
-	for k, v := range raw {
-		if !m.used[k] {
-			extras[k] = v
-		}
+	if res.Op == OpUpsert {
+		rec.SetExtras(m.extras(raw))
 	}
-	rec.SetExtras(extras)
 	if res.Version == "" {
 		res.Version = contentHash(raw)
 	}
@@ -442,31 +897,100 @@ func (m *Mapping) Apply(raw map[string]any) (Result, error) {
 	return res, nil
 }
 
-func (m *Mapping) withSources(err error) error {
-	var out []error
-	for _, e := range unjoin(err) {
-		var fe *FieldError
-		if errors.As(e, &fe) {
-			for _, f := range m.Spec.Fields {
-				if f.Target == fe.Field && fe.Source == "" {
-					fe.Source = f.Source
-				}
+// ParseVersion reads a value of the version field as a time, with the
+// mapping's version formats (or the common ISO 8601 forms and epoch
+// milliseconds), in UTC.
+func (m *Mapping) ParseVersion(v string) (time.Time, error) {
+	t, err := parseTime(strings.TrimSpace(v), m.layouts)
+	if err != nil {
+		return time.Time{}, err
+	}
+	t = t.UTC()
+	if t.Year() < 1 || t.Year() > 9999 {
+		return time.Time{}, fmt.Errorf("year %d is outside 1..9999", t.Year())
+	}
+	return t, nil
+}
+
+// sourceName names where a field's value comes from, for errors.
+func (f FieldSpec) sourceName() string {
+	if f.Source != "" {
+		return f.Source
+	}
+	return strings.Join(f.Sources, "+")
+}
+
+func (m *Mapping) spec(target string) (FieldSpec, bool) {
+	for _, f := range m.Spec.Fields {
+		if f.Target == target {
+			return f, true
+		}
+	}
+	return FieldSpec{}, false
+}
+
+// extras returns the source fields the mapping does not use. A nested object
+// some of whose fields are used keeps the rest.
+func (m *Mapping) extras(raw map[string]any) map[string]any {
+	return m.prune(raw, "")
+}
+
+func (m *Mapping) prune(obj map[string]any, prefix string) map[string]any {
+	out := map[string]any{}
+	for k, v := range obj {
+		p := prefix + k
+		if m.used[p] {
+			continue
+		}
+		if sub, ok := v.(map[string]any); ok && m.parents[p] {
+			if rest := m.prune(sub, p+"."); len(rest) > 0 {
+				out[k] = rest
+			}
+			continue
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// lookup finds a source field: a key of that exact name, else, for a dotted
+// path, the field of a nested object.
+func lookup(raw map[string]any, path string) (any, bool) {
+	if v, ok := raw[path]; ok {
+		return v, true
+	}
+	for i := range len(path) {
+		if path[i] != '.' {
+			continue
+		}
+		if sub, ok := raw[path[:i]].(map[string]any); ok {
+			if v, ok := lookup(sub, path[i+1:]); ok {
+				return v, true
 			}
 		}
-		out = append(out, e)
 	}
-	return errors.Join(out...)
+	return nil, false
 }
 
 func unjoin(err error) []error {
+	if err == nil {
+		return nil
+	}
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		return j.Unwrap()
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, unjoin(e)...)
+		}
+		return out
 	}
 	return []error{err}
 }
 
 func contentHash(raw map[string]any) string {
-	b, _ := json.Marshal(raw) // map keys are sorted by encoding/json
+	b, err := json.Marshal(raw) // map keys are sorted by encoding/json
+	if err != nil {
+		b = fmt.Appendf(nil, "%#v", raw) // fmt sorts map keys too
+	}
 	sum := sha256.Sum256(b)
 	return "sha256:" + hex.EncodeToString(sum[:12])
 }
@@ -479,9 +1003,12 @@ func (m *Mapping) field(f FieldSpec, raw map[string]any) (any, error) {
 	case f.Constant != nil:
 		s, present = *f.Constant, true
 	case len(f.Sources) > 0:
-		parts := make([]string, len(f.Sources))
-		for i, src := range f.Sources {
-			parts[i] = strings.TrimSpace(stringOf(raw[src]))
+		parts := make([]string, 0, len(f.Sources))
+		for _, src := range f.Sources {
+			v, _ := lookup(raw, src)
+			if p := strings.TrimSpace(stringOf(v)); p != "" {
+				parts = append(parts, p)
+			}
 		}
 		sep := " "
 		for _, t := range f.Transforms {
@@ -489,16 +1016,10 @@ func (m *Mapping) field(f FieldSpec, raw map[string]any) (any, error) {
 				sep = t.Args[0]
 			}
 		}
-		nonEmpty := parts[:0]
-		for _, p := range parts {
-			if p != "" {
-				nonEmpty = append(nonEmpty, p)
-			}
-		}
-		s = strings.Join(nonEmpty, sep)
+		s = strings.Join(parts, sep)
 		present = s != ""
 	default:
-		v, ok := raw[f.Source]
+		v, ok := lookup(raw, f.Source)
 		if ok && v != nil {
 			s, present = stringOf(v), true
 		}
@@ -506,6 +1027,7 @@ func (m *Mapping) field(f FieldSpec, raw map[string]any) (any, error) {
 	fd, _ := m.schema.Field(f.Target)
 	var layouts []string
 	var decSep, thouSep string
+	var scale *decimal.Decimal
 	for _, t := range f.Transforms {
 		switch t.Name {
 		case "trim":
@@ -541,6 +1063,12 @@ func (m *Mapping) field(f FieldSpec, raw map[string]any) (any, error) {
 			if len(t.Args) > 1 {
 				thouSep = t.Args[1]
 			}
+		case "scale":
+			d, err := decimal.NewFromString(t.Args[0])
+			if err != nil {
+				return nil, fmt.Errorf("scale factor %q is not a number", t.Args[0])
+			}
+			scale = &d
 		}
 	}
 	if strings.TrimSpace(s) == "" {
@@ -552,39 +1080,34 @@ func (m *Mapping) field(f FieldSpec, raw map[string]any) (any, error) {
 		}
 		s = *f.Default
 	}
-	var scale *decimal.Decimal
-	for _, t := range f.Transforms {
-		if t.Name == "scale" {
-			d, _ := decimal.NewFromString(t.Args[0])
-			scale = &d
-		}
-	}
 	return convert(fd, s, layouts, decSep, thouSep, scale)
 }
+
+// numberLimit bounds the digits of a source number before any arithmetic, so
+// an absurd exponent cannot cost time or memory (the canonical limits are
+// checked later and are tighter).
+const numberLimit = 64
 
 func convert(fd Field, s string, layouts []string, decSep, thouSep string, scale *decimal.Decimal) (any, error) {
 	switch fd.Type {
 	case TypeDecimal, TypePercent, TypeInteger:
-		s = strings.TrimSpace(s)
-		if thouSep != "" {
-			s = strings.ReplaceAll(s, thouSep, "")
-		}
-		if decSep != "" && decSep != "." {
-			s = strings.ReplaceAll(s, decSep, ".")
-		}
-		d, err := decimal.NewFromString(s)
+		d, err := parseNumber(s, decSep, thouSep)
 		if err != nil {
-			return nil, fmt.Errorf("not a decimal number: %q", s)
+			return nil, err
 		}
 		if scale != nil {
-			d = d.Mul(*scale)
+			d = normDecimal(d.Mul(*scale))
 		}
 		switch fd.Type {
 		case TypePercent:
 			return Percent{d}, nil
 		case TypeInteger:
-			if !d.Equal(d.Truncate(0)) || d.Abs().GreaterThan(decimal.NewFromInt(math.MaxInt64)) {
+			i, f := decimalDigits(d)
+			if f > 0 {
 				return nil, fmt.Errorf("not a whole number: %q", s)
+			}
+			if i > 19 || !d.BigInt().IsInt64() {
+				return nil, fmt.Errorf("out of range for an integer: %q", s)
 			}
 			return d.IntPart(), nil
 		}
@@ -597,9 +1120,45 @@ func convert(fd Field, s string, layouts []string, decSep, thouSep string, scale
 		if err != nil {
 			return nil, err
 		}
+		// The date as written in the source, in the source's own offset:
+		// never converted to UTC first, which would shift it a day.
 		return DateOf(t), nil
 	}
 	return s, nil
+}
+
+// parseNumber reads a decimal number. Only "." is a decimal point unless
+// the mapping's decimal transform names another separator, and thousands
+// separators are accepted only when it names one: "1.234,50" with
+// decimal: [",", "."] is 1234.5, and without it an error.
+func parseNumber(s, decSep, thouSep string) (decimal.Decimal, error) {
+	in := s
+	s = strings.TrimSpace(s)
+	if thouSep != "" {
+		s = strings.ReplaceAll(s, thouSep, "")
+	}
+	if decSep != "" && decSep != "." {
+		if strings.Contains(s, ".") {
+			return decimal.Decimal{}, fmt.Errorf("not a decimal number with decimal separator %q: %q", decSep, in)
+		}
+		s = strings.ReplaceAll(s, decSep, ".")
+	}
+	d, err := decimal.NewFromString(s)
+	if err != nil {
+		return decimal.Decimal{}, fmt.Errorf("not a decimal number: %q", in)
+	}
+	d = normDecimal(d)
+	if i, f := decimalDigits(d); i > numberLimit || f > numberLimit {
+		return decimal.Decimal{}, fmt.Errorf("number out of range: %q", abbrevString(in))
+	}
+	return d, nil
+}
+
+func abbrevString(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "..."
+	}
+	return s
 }
 
 func parseTime(s string, layouts []string) (time.Time, error) {
@@ -611,7 +1170,7 @@ func parseTime(s string, layouts []string) (time.Time, error) {
 	if ms, err := strconv.ParseInt(s, 10, 64); err == nil && len(s) >= 12 {
 		return time.UnixMilli(ms).UTC(), nil
 	}
-	return time.Time{}, fmt.Errorf("not a date or time in a known format (%s): %q", strings.Join(layouts, " | "), s)
+	return time.Time{}, fmt.Errorf("not a date or time in a known format %q: %q", layouts, abbrevString(s))
 }
 
 // stringOf renders a raw source value as text: JSON numbers exactly,
@@ -625,11 +1184,18 @@ func stringOf(v any) string {
 	case json.Number:
 		return x.String()
 	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return strconv.FormatFloat(x, 'g', -1, 64)
+		}
 		return strconv.FormatFloat(x, 'f', -1, 64)
+	case float32:
+		return strconv.FormatFloat(float64(x), 'f', -1, 32)
 	case int:
 		return strconv.Itoa(x)
 	case int64:
 		return strconv.FormatInt(x, 10)
+	case int32:
+		return strconv.FormatInt(int64(x), 10)
 	case bool:
 		return strconv.FormatBool(x)
 	case fmt.Stringer:

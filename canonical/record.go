@@ -1,6 +1,7 @@
 package canonical
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -66,6 +67,65 @@ type Contact struct {
 	Phone     *string        `json:"phone"`
 	Title     *string        `json:"title"`
 	Extras    map[string]any `json:"extras"`
+}
+
+// The records' wire forms: every field is written, a missing one as null —
+// also an empty required string, which is how a delete (only the key set)
+// reads.
+type accountJSON struct {
+	AccountID     *string          `json:"account_id"`
+	Name          *string          `json:"name"`
+	Industry      *string          `json:"industry"`
+	AnnualRevenue *decimal.Decimal `json:"annual_revenue"`
+	EmployeeCount *int64           `json:"employee_count"`
+	Website       *string          `json:"website"`
+	Extras        map[string]any   `json:"extras"`
+}
+
+type opportunityJSON struct {
+	OpportunityID *string          `json:"opportunity_id"`
+	AccountID     *string          `json:"account_id"`
+	Name          *string          `json:"name"`
+	Stage         *string          `json:"stage"`
+	Amount        *decimal.Decimal `json:"amount"`
+	Currency      *string          `json:"currency"`
+	CloseDate     *Date            `json:"close_date"`
+	OwnerID       *string          `json:"owner_id"`
+	Probability   *Percent         `json:"probability"`
+	Extras        map[string]any   `json:"extras"`
+}
+
+type contactJSON struct {
+	ContactID *string        `json:"contact_id"`
+	AccountID *string        `json:"account_id"`
+	FirstName *string        `json:"first_name"`
+	LastName  *string        `json:"last_name"`
+	Email     *string        `json:"email"`
+	Phone     *string        `json:"phone"`
+	Title     *string        `json:"title"`
+	Extras    map[string]any `json:"extras"`
+}
+
+func orNull(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// MarshalJSON writes every field, missing ones as null.
+func (r Account) MarshalJSON() ([]byte, error) {
+	return json.Marshal(accountJSON{orNull(r.AccountID), orNull(r.Name), r.Industry, r.AnnualRevenue, r.EmployeeCount, r.Website, r.Extras})
+}
+
+// MarshalJSON writes every field, missing ones as null.
+func (r Opportunity) MarshalJSON() ([]byte, error) {
+	return json.Marshal(opportunityJSON{orNull(r.OpportunityID), r.AccountID, orNull(r.Name), r.Stage, r.Amount, r.Currency, r.CloseDate, r.OwnerID, r.Probability, r.Extras})
+}
+
+// MarshalJSON writes every field, missing ones as null.
+func (r Contact) MarshalJSON() ([]byte, error) {
+	return json.Marshal(contactJSON{orNull(r.ContactID), r.AccountID, r.FirstName, r.LastName, r.Email, r.Phone, r.Title, r.Extras})
 }
 
 // NewRecord returns an empty record of entity e.
@@ -268,7 +328,14 @@ func setOpt[T any](dst **T, v any) error {
 
 // Validate checks every field of r against its schema and returns a joined
 // error of *FieldError, one per bad field, or nil.
-func Validate(r Record) error {
+func Validate(r Record) error { return validate(r, false) }
+
+// validate checks r; for a delete (keyOnly) only the key is required, but
+// every value that is present must still be valid.
+func validate(r Record, keyOnly bool) error {
+	if r == nil {
+		return &FieldError{Field: "data", Reason: "record is missing"}
+	}
 	s, ok := SchemaOf(r.Entity())
 	if !ok {
 		return fmt.Errorf("unknown entity %q", r.Entity())
@@ -277,7 +344,7 @@ func Validate(r Record) error {
 	for _, f := range s.Fields {
 		v := r.Value(f.Name)
 		if v == nil {
-			if f.Required {
+			if f.Required && (!keyOnly || f.Name == s.Entity.KeyField()) {
 				errs = append(errs, &FieldError{Field: f.Name, Reason: "required field is missing"})
 			}
 			continue
@@ -297,18 +364,35 @@ func checkValue(f Field, v any) error {
 		return checkCurrency(v.(string))
 	case TypePercent:
 		return checkPercent(v.(Percent))
+	case TypeDate:
+		return checkDate(v.(Date))
 	case TypeEmail:
+		if err := checkText(v.(string)); err != nil {
+			return err
+		}
 		return checkEmail(v.(string))
 	case TypeInteger:
 		if v.(int64) < 0 {
 			return fmt.Errorf("must not be negative, got %d", v)
 		}
 	case TypeString, TypeURL:
-		if s := v.(string); len(s) > 4096 {
-			return fmt.Errorf("longer than 4096 bytes")
-		}
+		return checkText(v.(string))
 	}
 	return nil
+}
+
+// normalize puts r's decimal and percent values in their canonical form
+// (see normDecimal), so equal records are equal values.
+func normalize(r Record) {
+	s, _ := SchemaOf(r.Entity())
+	for _, f := range s.Fields {
+		switch v := r.Value(f.Name).(type) {
+		case decimal.Decimal:
+			_ = r.Set(f.Name, normDecimal(v))
+		case Percent:
+			_ = r.Set(f.Name, Percent{normDecimal(v.Decimal)})
+		}
+	}
 }
 
 // FieldError names a field and what is wrong with it.

@@ -1,11 +1,14 @@
 package canonical
 
 import (
-	"bytes"
+	"encoding/json"
 	"fmt"
+	"math"
+	"math/big"
 	"net/mail"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/shopspring/decimal"
 )
@@ -16,13 +19,20 @@ const (
 	MoneyScale     = 9
 )
 
+// Percent limits: a percentage is 0..100 with at most PercentScale digits
+// after the decimal point.
+const PercentScale = 4
+
 // Date is a calendar date without a time of day, written as YYYY-MM-DD.
+// Its time is always midnight UTC, so a date never shifts a day whatever the
+// process's local time zone.
 type Date struct{ t time.Time }
 
 // NewDate returns the date of y-m-d.
 func NewDate(y int, m time.Month, d int) Date { return Date{time.Date(y, m, d, 0, 0, 0, 0, time.UTC)} }
 
-// DateOf returns the calendar date of t in t's location.
+// DateOf returns the calendar date of t in t's location: 2024-05-01T00:30
+// at +02:00 is 2024-05-01, not the UTC date 2024-04-30.
 func DateOf(t time.Time) Date { return NewDate(t.Date()) }
 
 // ParseDate parses a YYYY-MM-DD date.
@@ -45,11 +55,15 @@ func (d Date) String() string { return d.t.Format(time.DateOnly) }
 // MarshalJSON writes "YYYY-MM-DD".
 func (d Date) MarshalJSON() ([]byte, error) { return []byte(`"` + d.String() + `"`), nil }
 
-// UnmarshalJSON reads "YYYY-MM-DD".
+// UnmarshalJSON reads "YYYY-MM-DD"; null leaves d unchanged, as
+// encoding/json does for its own types.
 func (d *Date) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
 	var s string
-	if err := unmarshalString(b, &s); err != nil {
-		return err
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("want a date string (YYYY-MM-DD), got %s", b)
 	}
 	v, err := ParseDate(s)
 	if err != nil {
@@ -59,16 +73,40 @@ func (d *Date) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// checkDate reports whether d is a date of years 1..9999, the range that
+// YYYY-MM-DD can write and databases can store.
+func checkDate(d Date) error {
+	if y := d.t.Year(); y < 1 || y > 9999 {
+		return fmt.Errorf("year %d is outside 1..9999", y)
+	}
+	return nil
+}
+
 // Percent is a percentage from 0 to 100, written as a JSON number.
 type Percent struct{ decimal.Decimal }
 
-// MarshalJSON writes the percentage as a number.
-func (p Percent) MarshalJSON() ([]byte, error) { return []byte(p.Decimal.String()), nil }
+// MarshalJSON writes the percentage as a number. It refuses a value whose
+// plain form would be absurdly long (a huge exponent) rather than write it.
+func (p Percent) MarshalJSON() ([]byte, error) {
+	if i, f := decimalDigits(p.Decimal); i > 64 || f > 64 {
+		return nil, fmt.Errorf("percent out of range: %d digits before and %d after the point", i, f)
+	}
+	return []byte(normDecimal(p.Decimal).String()), nil
+}
 
-// UnmarshalJSON reads a number (or a numeric string).
+// UnmarshalJSON reads a number or a string holding one; null leaves p
+// unchanged.
 func (p *Percent) UnmarshalJSON(b []byte) error {
-	b = bytes.Trim(b, `"`)
-	d, err := decimal.NewFromString(string(b))
+	if string(b) == "null" {
+		return nil
+	}
+	s := string(b)
+	if len(b) > 0 && b[0] == '"' {
+		if err := json.Unmarshal(b, &s); err != nil {
+			return fmt.Errorf("not a number: %s", b)
+		}
+	}
+	d, err := decimal.NewFromString(s)
 	if err != nil {
 		return fmt.Errorf("not a number: %s", b)
 	}
@@ -76,40 +114,96 @@ func (p *Percent) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-func unmarshalString(b []byte, s *string) error {
-	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
-		return fmt.Errorf("want a string, got %s", b)
+// decimalDigits returns how many digits d has before and after the decimal
+// point once trailing zeros are dropped (0.50 has 0 and 1, 1200 has 4 and
+// 0). Unlike decimal's own arithmetic it never expands the exponent, so a
+// value like 1e-2000000000 costs nothing to check.
+func decimalDigits(d decimal.Decimal) (intDigits, fracDigits int) {
+	c := d.Coefficient()
+	if c.Sign() == 0 {
+		return 0, 0
 	}
-	*s = string(b[1 : len(b)-1])
-	return nil
+	s := new(big.Int).Abs(c).String()
+	tz := len(s) - len(strings.TrimRight(s, "0"))
+	n := len(s) - tz
+	exp := int(d.Exponent()) + tz
+	return max(0, n+exp), max(0, -exp)
+}
+
+// normDecimal returns d in its canonical form: no trailing zeros after the
+// point and no positive exponent (1234.50 → 1234.5, 12e2 → 1200, 0e9 → 0),
+// so an amount has one representation whichever way it was read. Like
+// decimalDigits it never expands a huge exponent: a value whose plain form
+// would have more than 64 integer digits keeps its exponent (it fails the
+// range checks anyway).
+func normDecimal(d decimal.Decimal) decimal.Decimal {
+	c := d.Coefficient()
+	if c.Sign() == 0 {
+		return decimal.New(0, 0)
+	}
+	s := c.String()
+	tz := len(s) - len(strings.TrimRight(s, "0"))
+	exp := int64(d.Exponent()) + int64(tz)
+	if tz > 0 {
+		c.Quo(c, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(tz)), nil))
+	}
+	switch {
+	case exp > 64 || exp < math.MinInt32:
+		return d
+	case exp > 0:
+		c.Mul(c, new(big.Int).Exp(big.NewInt(10), big.NewInt(exp), nil))
+		exp = 0
+	}
+	return decimal.NewFromBigInt(c, int32(exp))
 }
 
 // checkMoney reports whether d fits DECIMAL(38,9).
 func checkMoney(d decimal.Decimal) error {
-	if -d.Exponent() > MoneyScale && !d.Equal(d.Truncate(MoneyScale)) {
-		return fmt.Errorf("more than %d digits after the decimal point: %s", MoneyScale, d)
+	i, f := decimalDigits(d)
+	if f > MoneyScale {
+		return fmt.Errorf("more than %d digits after the decimal point (%d)", MoneyScale, f)
 	}
-	intDigits := len(d.Abs().Truncate(0).String())
-	if intDigits > MoneyPrecision-MoneyScale {
-		return fmt.Errorf("more than %d digits before the decimal point: %s", MoneyPrecision-MoneyScale, d)
+	if i > MoneyPrecision-MoneyScale {
+		return fmt.Errorf("more than %d digits before the decimal point (%d)", MoneyPrecision-MoneyScale, i)
 	}
 	return nil
 }
 
 func checkPercent(p Percent) error {
-	if p.LessThan(decimal.Zero) || p.GreaterThan(decimal.NewFromInt(100)) {
-		return fmt.Errorf("must be between 0 and 100, got %s", p.Decimal)
+	i, f := decimalDigits(p.Decimal)
+	if f > PercentScale {
+		return fmt.Errorf("more than %d digits after the decimal point (%d)", PercentScale, f)
 	}
-	if -p.Exponent() > 4 && !p.Equal(p.Truncate(4)) {
-		return fmt.Errorf("more than 4 digits after the decimal point: %s", p.Decimal)
+	if i > 3 || p.Sign() < 0 || normDecimal(p.Decimal).GreaterThan(decimal.NewFromInt(100)) {
+		return fmt.Errorf("must be between 0 and 100, got %s", abbrev(p.Decimal, i))
 	}
 	return nil
+}
+
+// abbrev renders d, or a short description when its plain form is long.
+func abbrev(d decimal.Decimal, intDigits int) string {
+	if intDigits > 40 {
+		return fmt.Sprintf("a %d-digit number", intDigits)
+	}
+	return normDecimal(d).String()
 }
 
 func checkEmail(s string) error {
 	a, err := mail.ParseAddress(s)
 	if err != nil || a.Address != s || !strings.Contains(s, "@") {
 		return fmt.Errorf("not an email address: %q", s)
+	}
+	return nil
+}
+
+// checkText reports whether s is a storable text value: valid UTF-8 (an
+// event is JSON, which cannot carry anything else) of at most 4096 bytes.
+func checkText(s string) error {
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("not valid UTF-8 text")
+	}
+	if len(s) > 4096 {
+		return fmt.Errorf("longer than 4096 bytes")
 	}
 	return nil
 }
