@@ -1,0 +1,302 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/autonomos/autonomos/canonical"
+	"github.com/autonomos/autonomos/config"
+	"github.com/autonomos/autonomos/connectors"
+	"github.com/autonomos/autonomos/connectors/filesource"
+	"github.com/autonomos/autonomos/gateway"
+	"github.com/autonomos/autonomos/streams"
+	"github.com/autonomos/autonomos/subscriber"
+	"github.com/autonomos/autonomos/ui"
+)
+
+// store is what the system needs of a materialized store.
+type store interface {
+	subscriber.Sink
+	Query(ctx context.Context, q canonical.ViewQuery) (canonical.ViewPage, error)
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// system is one running AutonomOS process: the parts its roles ask for.
+type system struct {
+	log      *slog.Logger
+	httpAddr string // the gateway's bound address, when it runs
+	natsURL  string
+
+	embedded *streams.Embedded
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	pub      *streams.Publisher
+	jobs     *streams.JobStore
+	mappings *connectors.Mappings
+	duck     *subscriber.DuckDB
+	pg       *subscriber.Postgres
+	stores   []store
+	subs     []*subscriber.Subscriber
+	ingester *filesource.Ingester
+	gw       *gateway.Server
+
+	// Each group is cancelled and awaited in shutdown order.
+	gatewayRun, connectorRun, subscriberRun runGroup
+	done                                    chan struct{}
+}
+
+// runGroup owns goroutines that stop together, when the group is stopped
+// (not when the process context ends: shutdown orders the groups).
+type runGroup struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+func (g *runGroup) start(parent context.Context, log *slog.Logger, name string, f func(context.Context) error) {
+	if g.ctx == nil {
+		g.ctx, g.cancel = context.WithCancel(context.WithoutCancel(parent))
+	}
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		if err := f(g.ctx); err != nil && !errors.Is(err, context.Canceled) {
+			log.Error("component stopped with an error", "component", name, "error", err)
+		}
+	}()
+}
+
+// stop cancels the group and waits at most d for it.
+func (g *runGroup) stop(d time.Duration) bool {
+	if g.cancel == nil {
+		return true
+	}
+	g.cancel()
+	ch := make(chan struct{})
+	go func() { g.wg.Wait(); close(ch) }()
+	select {
+	case <-ch:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
+// startSystem wires and starts every part the roles of o ask for. The system
+// runs until ctx is cancelled; wait() then returns after the ordered shutdown.
+func startSystem(ctx context.Context, o options, log *slog.Logger) (sys *system, err error) {
+	roles, err := o.roles()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	s := &system{log: log, done: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			s.shutdown()
+		}
+	}()
+
+	// The bus: embedded unless --nats-url.
+	s.natsURL = o.NATSURL
+	if s.natsURL == "" {
+		s.embedded, err = streams.StartEmbedded(streams.EmbeddedConfig{Listen: o.NATSListen, StoreDir: filepath.Join(o.DataDir, "jetstream")})
+		if err != nil {
+			return nil, err
+		}
+		s.natsURL = s.embedded.ClientURL()
+		log.Info("embedded NATS started", "url", s.natsURL)
+	}
+	if s.nc, err = streams.Connect(s.natsURL, "autonomos"); err != nil {
+		return nil, err
+	}
+	if s.js, err = streams.NewJetStream(s.nc, 8192); err != nil {
+		return nil, err
+	}
+	ectx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := streams.Ensure(ectx, s.js, streams.TopologyConfig{}); err != nil {
+		return nil, fmt.Errorf("JetStream topology: %w", err)
+	}
+	s.pub = streams.NewPublisher(s.js)
+	if s.jobs, err = streams.OpenJobStore(ectx, s.js); err != nil {
+		return nil, err
+	}
+	mkv, err := s.js.KeyValue(ectx, streams.BucketMappings)
+	if err != nil {
+		return nil, err
+	}
+	if s.mappings, err = connectors.NewMappings(config.MappingFS(), mkv); err != nil {
+		return nil, fmt.Errorf("shipped mappings: %w", err)
+	}
+
+	// The stores: DuckDB always, Postgres when configured.
+	if s.duck, err = subscriber.OpenDuckDB(filepath.Join(o.DataDir, "autonomos.duckdb")); err != nil {
+		return nil, err
+	}
+	s.stores = append(s.stores, s.duck)
+	if o.Postgres != "" {
+		if s.pg, err = subscriber.OpenPostgres(ectx, o.Postgres); err != nil {
+			return nil, err
+		}
+		s.stores = append(s.stores, s.pg)
+	}
+
+	if roles["subscriber"] {
+		for _, st := range s.stores {
+			sub, err := subscriber.New(s.js, s.pub, st, subscriber.Config{}, log)
+			if err != nil {
+				return nil, err
+			}
+			s.subs = append(s.subs, sub)
+			s.subscriberRun.start(ctx, log, "subscriber-"+st.Name(), sub.Run)
+		}
+	}
+	if roles["connectors"] && o.UseFileSource {
+		s.ingester = filesource.New(filesource.Config{}, s.pub, s.jobs, s.mappings, log, nil)
+		s.connectorRun.start(ctx, log, "filesource", s.ingester.Run)
+	}
+	if roles["gateway"] {
+		if err := s.startGateway(ctx, o); err != nil {
+			return nil, err
+		}
+	}
+	go func() {
+		<-ctx.Done()
+		s.shutdown()
+		close(s.done)
+	}()
+	return s, nil
+}
+
+// reader is the store that answers views: Postgres when configured.
+func (s *system) reader() store {
+	if s.pg != nil {
+		return s.pg
+	}
+	return s.duck
+}
+
+func (s *system) startGateway(ctx context.Context, o options) error {
+	jwtSecret, err := secret(o.JWTSecret, o.DataDir, "jwt.secret")
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", o.HTTP)
+	if err != nil {
+		return fmt.Errorf("HTTP cannot listen on %s (set --http): %w", o.HTTP, err)
+	}
+	s.httpAddr = ln.Addr().String()
+	cfg := gateway.Config{
+		JWTSecret: jwtSecret,
+		RateRead:  o.RateRead,
+		RateWrite: o.RateWrite,
+		SpoolDir:  filepath.Join(o.DataDir, "uploads"),
+		Debug:     o.Debug,
+		UI:        ui.Dist(),
+	}
+	deps := gateway.Deps{
+		JetStream: s.js,
+		Views:     s.reader(),
+		Jobs:      s.jobs,
+		Health:    healthChecker{s},
+	}
+	if s.ingester != nil {
+		deps.Ingester = fileIngester{s.ingester}
+	}
+	s.gw, err = gateway.New(cfg, deps, s.log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	s.gatewayRun.start(ctx, s.log, "gateway", func(ctx context.Context) error { return s.gw.Serve(ctx, ln) })
+	s.log.Info("gateway listening", "addr", s.httpAddr)
+	return nil
+}
+
+// fileIngester adapts the file source to the gateway's FileIngester.
+type fileIngester struct{ in *filesource.Ingester }
+
+func (f fileIngester) IngestFile(ctx context.Context, r gateway.FileIngest) (string, error) {
+	return f.in.IngestFile(ctx, filesource.Request{Tenant: r.Tenant, Entity: r.Entity, System: r.System, Path: r.Path, Name: r.Name, TraceID: r.TraceID})
+}
+
+// healthChecker reports each component's real state.
+type healthChecker struct{ s *system }
+
+func (h healthChecker) Check(ctx context.Context) []gateway.ComponentHealth {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	var out []gateway.ComponentHealth
+	add := func(name string, err error) {
+		c := gateway.ComponentHealth{Name: name, Status: "ok"}
+		if err != nil {
+			c.Status, c.Detail = "down", err.Error()
+		}
+		out = append(out, c)
+	}
+	var natsErr error
+	if st := h.s.nc.Status(); st != nats.CONNECTED {
+		natsErr = fmt.Errorf("connection is %s", st)
+	} else if _, err := h.s.js.AccountInfo(ctx); err != nil {
+		natsErr = fmt.Errorf("jetstream: %w", err)
+	}
+	add("nats", natsErr)
+	for _, st := range h.s.stores {
+		add(st.Name(), st.Ping(ctx))
+	}
+	return out
+}
+
+// shutdown stops the parts in the order of STYLE.md, each step bounded:
+// gateway → connectors → subscribers drain → publisher flush → NATS drain →
+// stores close → embedded server.
+func (s *system) shutdown() {
+	step := func(name string, g *runGroup, d time.Duration) {
+		if !g.stop(d) {
+			s.log.Warn("shutdown step timed out", "step", name, "after", d)
+		}
+	}
+	step("gateway", &s.gatewayRun, 10*time.Second)
+	step("connectors", &s.connectorRun, 15*time.Second)
+	step("subscribers", &s.subscriberRun, 15*time.Second)
+	if s.js != nil {
+		select {
+		case <-s.js.PublishAsyncComplete():
+		case <-time.After(5 * time.Second):
+			s.log.Warn("shutdown: publishes still unacknowledged after 5s")
+		}
+	}
+	if s.nc != nil {
+		if err := s.nc.Drain(); err != nil {
+			s.nc.Close()
+		}
+		for i := 0; i < 100 && !s.nc.IsClosed(); i++ {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	for _, st := range s.stores {
+		if err := st.Close(); err != nil {
+			s.log.Warn("close store", "store", st.Name(), "error", err)
+		}
+	}
+	if s.embedded != nil {
+		s.embedded.Shutdown()
+	}
+}
+
+// wait blocks until the system has shut down after its context ended.
+func (s *system) wait() { <-s.done }

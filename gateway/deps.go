@@ -1,0 +1,114 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/autonomos/autonomos/canonical"
+	"github.com/autonomos/autonomos/streams"
+)
+
+// ViewReader answers the DCL views from a materialized store (Postgres or
+// DuckDB). The query's Tenant is always the verified token's tenant; the
+// reader must return only that tenant's rows. Query is called concurrently;
+// it stops and returns ctx.Err() when ctx is cancelled (the client left). A
+// *canonical.FieldError result answers 422. The gateway never closes it.
+type ViewReader interface {
+	Query(ctx context.Context, q canonical.ViewQuery) (canonical.ViewPage, error)
+}
+
+// FileIngest is one uploaded file handed to the ingester.
+type FileIngest struct {
+	Tenant  string           // from the verified token
+	Entity  canonical.Entity // the entity every row of the file maps to
+	System  string           // source system token, "filesource" by default
+	Path    string           // the spooled file; see FileIngester for ownership
+	Name    string           // the client's file name (base name only, for display)
+	Size    int64            // bytes spooled
+	TraceID string           // the request's trace id, for the events' traceid
+}
+
+// FileIngester starts ingesting a spooled file and returns the id of the job
+// that follows it (readable through JobReader). IngestFile must return
+// quickly — the work runs in the background, outliving the request, so it
+// must not use ctx beyond the call. On a nil error the ingester owns
+// req.Path and removes it when done; on an error the gateway removes it.
+// Called concurrently. The gateway never closes it.
+type FileIngester interface {
+	IngestFile(ctx context.Context, req FileIngest) (jobID string, err error)
+}
+
+// JobReader reads ingestion jobs. Get returns streams.ErrNotFound for a job
+// that does not exist or belongs to another tenant. List returns a tenant's
+// jobs newest first, at most limit. Called concurrently; *streams.JobStore
+// fits. The gateway never closes it.
+type JobReader interface {
+	Get(ctx context.Context, tenant, id string) (*streams.Job, error)
+	List(ctx context.Context, tenant string, limit int) ([]*streams.Job, error)
+}
+
+// Component health statuses.
+const (
+	StatusOK       = "ok"
+	StatusDegraded = "degraded"
+	StatusDown     = "down"
+)
+
+// ComponentHealth is the state of one dependency as GET /health reports it.
+type ComponentHealth struct {
+	Name   string `json:"name"`
+	Status string `json:"status"` // ok, degraded or down
+	Detail string `json:"detail,omitempty"`
+}
+
+// HealthChecker reports the truth about every component the system runs
+// (NATS, Postgres, DuckDB, ...). Check honours ctx's deadline (the gateway
+// gives it 5s) and is called concurrently; a component it cannot reach is
+// "down", never omitted.
+type HealthChecker interface {
+	Check(ctx context.Context) []ComponentHealth
+}
+
+// Deps are what the gateway reads and writes through. The caller (cmd)
+// creates them, keeps them open while Run runs, and closes them after Run
+// returns; the gateway closes none of them.
+type Deps struct {
+	Views ViewReader
+	// Ingester takes uploads. Nil when this process does not ingest files
+	// (FEATURE_USE_FILESOURCE=false, or no connectors role): the upload
+	// route then answers 503.
+	Ingester FileIngester
+	Jobs     JobReader
+	Health   HealthChecker
+	// JetStream holds the gateway's KV buckets (users, tenants, sessions,
+	// idempotency), which must exist (streams.Ensure), and receives the
+	// audit events on the AUDIT stream. The gateway neither creates nor
+	// deletes streams or buckets.
+	JetStream jetstream.JetStream
+	// Metrics, when set, receives the gateway's collectors and is what
+	// GET /metrics serves (so cmd can add other packages' collectors to it).
+	// Nil: a registry of the gateway's own with the Go and process collectors.
+	Metrics *prometheus.Registry
+}
+
+func (d Deps) validate() error {
+	var errs []error
+	if d.Views == nil {
+		errs = append(errs, errors.New("gateway deps: Views is required"))
+	}
+	if d.Jobs == nil {
+		errs = append(errs, errors.New("gateway deps: Jobs is required"))
+	}
+	if d.Health == nil {
+		errs = append(errs, errors.New("gateway deps: Health is required"))
+	}
+	if d.JetStream == nil {
+		errs = append(errs, errors.New("gateway deps: JetStream is required"))
+	}
+	return errors.Join(errs...)
+}
+
+var _ JobReader = (*streams.JobStore)(nil)
