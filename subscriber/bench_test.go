@@ -1,0 +1,99 @@
+package subscriber_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/autonomos/autonomos/canonical"
+)
+
+// benchBatch builds 1,000 opportunities of about 1 KB each as canonical
+// events (as ParseEvent returns them: extras hold strings and json.Numbers),
+// keys base..base+999, at source time at.
+func benchBatch(tenant string, base int, at time.Time) []*canonical.Event {
+	evs := make([]*canonical.Event, 1000)
+	for i := range evs {
+		id := fmt.Sprintf("006Hs00000%08d", base+i)
+		o := &canonical.Opportunity{
+			OpportunityID: id, AccountID: ptr(fmt.Sprintf("001Hs00000%08d", (base+i)%5000)), Name: "Renewal " + id + " — enterprise plan, 3 years",
+			Stage: ptr("Negotiation/Review"), Amount: dec(fmt.Sprintf("%d.%02d", 10000+i*37, i%100)), Currency: ptr("USD"),
+			CloseDate: date("2024-09-30"), OwnerID: ptr("005Hs000001AbCdEF"), Probability: pct("65.5"),
+			Extras: map[string]any{
+				"Description":              "Multi-year renewal negotiated with procurement; includes premium support and a 5% uplift on the second and third year.",
+				"LeadSource":               "Partner Referral",
+				"NextStep":                 "Send the revised order form to legal for review",
+				"ForecastCategory":         "Commit",
+				"Type":                     "Existing Customer - Upgrade",
+				"CampaignId":               "701Hs000000XyZaBCD",
+				"IsPrivate":                false,
+				"TotalOpportunityQuantity": json.Number("12"),
+				"ExpectedRevenue":          json.Number("6881.25"),
+				"LastActivityDate":         "2024-08-14",
+				"Pricebook2Id":             "01sHs000000AAAAAA",
+				"SyncedQuoteId":            "0Q0Hs000000BBBBBB",
+				"custom_fields":            map[string]any{"region": "EMEA", "segment": "Enterprise", "score": json.Number("87")},
+			},
+		}
+		evs[i] = &canonical.Event{
+			ID:     canonical.EventID(tenant, "salesforce", canonical.OpportunityEntity, id, at.Format(time.RFC3339Nano), canonical.OpUpsert),
+			Tenant: tenant, Op: canonical.OpUpsert, ConnectionID: "conn-bench", SourceSystem: "salesforce", SourceObject: "Opportunity",
+			Time: at, TraceID: "0123456789abcdef0123456789abcdef", MappingVersion: 1, Record: o,
+		}
+	}
+	return evs
+}
+
+// cpuTime is the process's user+system CPU time: for DuckDB the store's
+// work, for Postgres only the client's share.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// benchApply applies 1,000-event batches: "insert" writes new records,
+// "update" newer versions of records already stored.
+func benchApply(b *testing.B, s store) {
+	ctx := context.Background()
+	b.Run("insert", func(b *testing.B) {
+		var cpu time.Duration
+		for i := 0; i < b.N; i++ {
+			b.StopTimer()
+			evs := benchBatch("bench", i*1000, t0)
+			c := cpuTime()
+			b.StartTimer()
+			if err := s.Apply(ctx, evs); err != nil {
+				b.Fatal(err)
+			}
+			cpu += cpuTime() - c
+		}
+		b.ReportMetric(float64(b.N*1000)/b.Elapsed().Seconds(), "events/s")
+		b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms/1k-events")
+	})
+	b.Run("update", func(b *testing.B) {
+		if err := s.Apply(ctx, benchBatch("bench-upd", 0, t0)); err != nil {
+			b.Fatal(err)
+		}
+		var cpu time.Duration
+		for i := 0; i < b.N; i++ {
+			b.StopTimer()
+			evs := benchBatch("bench-upd", 0, t0.Add(time.Duration(i+1)*time.Second))
+			c := cpuTime()
+			b.StartTimer()
+			if err := s.Apply(ctx, evs); err != nil {
+				b.Fatal(err)
+			}
+			cpu += cpuTime() - c
+		}
+		b.ReportMetric(float64(b.N*1000)/b.Elapsed().Seconds(), "events/s")
+		b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms/1k-events")
+	})
+}
+
+func BenchmarkPostgresApply(b *testing.B) { benchApply(b, openPostgres(b)) }
+
+func BenchmarkDuckDBApply(b *testing.B) { benchApply(b, openDuckDB(b)) }

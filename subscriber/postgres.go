@@ -1,0 +1,299 @@
+package subscriber
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/autonomos/autonomos/canonical"
+)
+
+// Postgres is the Postgres store: materialized tables written by set-based
+// upserts and read by the views. It is safe for concurrent use.
+type Postgres struct {
+	pool *pgxpool.Pool
+}
+
+// OpenPostgres connects to url (a libpq URL or DSN; the tables live in the
+// connection's search_path) and brings the schema up to date. Migrations run
+// under an advisory lock, so several processes may start at once.
+func OpenPostgres(ctx context.Context, url string) (*Postgres, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	if cfg.ConnConfig.RuntimeParams == nil {
+		cfg.ConnConfig.RuntimeParams = map[string]string{}
+	}
+	cfg.ConnConfig.RuntimeParams["application_name"] = "autonomos-subscriber"
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	p := &Postgres{pool: pool}
+	if err := p.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *Postgres) migrate(ctx context.Context) error {
+	all, err := migrationsFor("postgres")
+	if err != nil {
+		return err
+	}
+	tx, err := p.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("postgres migrate: %w", err)
+	}
+	defer tx.Rollback(ctx)
+	// One migrator at a time per schema; the lock ends with the transaction.
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('autonomos.subscriber.migrate'), hashtext(coalesce(current_schema(), '')))`); err != nil {
+		return fmt.Errorf("postgres migrate: lock: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    INT PRIMARY KEY,
+		name       TEXT NOT NULL,
+		applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`); err != nil {
+		return fmt.Errorf("postgres migrate: %w", err)
+	}
+	rows, err := tx.Query(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return fmt.Errorf("postgres migrate: %w", err)
+	}
+	versions, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		return fmt.Errorf("postgres migrate: %w", err)
+	}
+	applied := map[int]bool{}
+	for _, v := range versions {
+		applied[int(v)] = true
+	}
+	for _, m := range pending(all, applied) {
+		if _, err := tx.Exec(ctx, m.sql); err != nil {
+			return fmt.Errorf("postgres migration %s: %w", m.name, err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.version, m.name); err != nil {
+			return fmt.Errorf("postgres migration %s: %w", m.name, err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("postgres migrate: %w", err)
+	}
+	return nil
+}
+
+// Name is "postgres".
+func (p *Postgres) Name() string { return "postgres" }
+
+// Ping checks that the database answers.
+func (p *Postgres) Ping(ctx context.Context) error {
+	if err := p.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
+	return nil
+}
+
+// Close closes the pool, waiting for connections in use to be returned.
+func (p *Postgres) Close() error {
+	p.pool.Close()
+	return nil
+}
+
+// Apply upserts a batch atomically (one implicit transaction, one round trip:
+// the per-table statements are pipelined). An event never overwrites a row
+// whose (source_updated_at, mapping_version) is newer than its own; equal
+// versions overwrite when the content differs (re-derivation). Deletes write
+// tombstones under the same rule. Events for the same key within a batch are
+// reduced to the newest first.
+func (p *Postgres) Apply(ctx context.Context, events []*canonical.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	groups, err := prepare(events)
+	if err != nil {
+		return err
+	}
+	b := &pgx.Batch{}
+	for _, g := range groups {
+		args, err := pgColumns(g)
+		if err != nil {
+			return err
+		}
+		b.Queue(g.t.pgUpsert, args...)
+	}
+	br := p.pool.SendBatch(ctx, b)
+	for _, g := range groups {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return classifyPG(fmt.Errorf("postgres upsert %s: %w", g.t.name, err))
+		}
+	}
+	if err := br.Close(); err != nil {
+		return classifyPG(fmt.Errorf("postgres commit: %w", err))
+	}
+	return nil
+}
+
+// classifyPG marks data errors (SQLSTATE classes 22 and 23) permanent.
+func classifyPG(err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && (strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23")) {
+		return &PermanentError{Err: err}
+	}
+	return err
+}
+
+// pgColumns turns a group's events into one array per column, the arguments
+// of the unnest upsert.
+func pgColumns(g group) ([]any, error) {
+	n := len(g.events)
+	args := make([]any, len(g.t.cols))
+	for ci, c := range g.t.cols {
+		switch c.kind {
+		case kindInteger:
+			col := make([]pgtype.Int8, n)
+			for i, ev := range g.events {
+				if v, ok := fieldValue(ev, c.name, g.t.key).(int64); ok {
+					col[i] = pgtype.Int8{Int64: v, Valid: true}
+				}
+			}
+			args[ci] = col
+		case kindTime:
+			col := make([]time.Time, n)
+			for i, ev := range g.events {
+				col[i] = storedTime(ev.Time)
+			}
+			args[ci] = col
+		case kindInt32:
+			col := make([]int32, n)
+			for i, ev := range g.events {
+				col[i] = int32(ev.MappingVersion)
+			}
+			args[ci] = col
+		case kindBool:
+			col := make([]bool, n)
+			for i, ev := range g.events {
+				col[i] = ev.Op == canonical.OpDelete
+			}
+			args[ci] = col
+		default:
+			if ci <= 1 || ci > g.t.nField {
+				// tenant_id, the key, extras and provenance are never NULL:
+				// []string takes pgx's fast path.
+				col := make([]string, n)
+				for i, ev := range g.events {
+					s, _, err := textValue(ev, c, g.t.key)
+					if err != nil {
+						return nil, err
+					}
+					col[i] = s
+				}
+				args[ci] = col
+				continue
+			}
+			col := make(pgtype.FlatArray[pgtype.Text], n)
+			for i, ev := range g.events {
+				s, ok, err := textValue(ev, c, g.t.key)
+				if err != nil {
+					return nil, err
+				}
+				col[i] = pgtype.Text{String: s, Valid: ok}
+			}
+			args[ci] = col
+		}
+	}
+	return args, nil
+}
+
+// textValue is the staged text of a text-kind column (strings, decimals,
+// dates, extras, the text provenance columns).
+func textValue(ev *canonical.Event, c column, key string) (string, bool, error) {
+	switch c.name {
+	case "tenant_id":
+		return ev.Tenant, true, nil
+	case "extras":
+		s, err := extrasJSON(ev)
+		return s, err == nil, err
+	case "source_system":
+		return ev.SourceSystem, true, nil
+	case "source_object":
+		return ev.SourceObject, true, nil
+	case "connection_id":
+		return ev.ConnectionID, true, nil
+	case "event_id":
+		return ev.ID, true, nil
+	}
+	s, ok := fieldText(fieldValue(ev, c.name, key))
+	return s, ok, nil
+}
+
+// Query returns one page of a tenant's non-deleted rows, ordered by key.
+func (p *Postgres) Query(ctx context.Context, q canonical.ViewQuery) (canonical.ViewPage, error) {
+	t, ok := tableOf(q.Entity)
+	if !ok {
+		return canonical.ViewPage{}, fmt.Errorf("unknown entity %q", q.Entity)
+	}
+	query, args, err := t.viewSQL(q)
+	if errors.Is(err, errNoMatch) {
+		return canonical.ViewPage{Rows: []map[string]any{}}, nil
+	}
+	if err != nil {
+		return canonical.ViewPage{}, err
+	}
+	rows, err := p.pool.Query(ctx, query, args...)
+	if err != nil {
+		return canonical.ViewPage{}, fmt.Errorf("postgres query %s: %w", t.name, err)
+	}
+	defer rows.Close()
+	page, err := readPage(rows, t, limitOf(q), rows.Next)
+	if err != nil {
+		return page, fmt.Errorf("postgres query %s: %w", t.name, err)
+	}
+	if err := rows.Err(); err != nil {
+		return canonical.ViewPage{}, fmt.Errorf("postgres query %s: %w", t.name, err)
+	}
+	return page, nil
+}
+
+// readPage reads up to limit+1 rows; the extra one only says a next page
+// exists.
+func readPage(s scanner, t *table, limit int, next func() bool) (canonical.ViewPage, error) {
+	page := canonical.ViewPage{Rows: make([]map[string]any, 0, min(limit, 128))}
+	r := newRowReader(t)
+	var last string
+	for next() {
+		if len(page.Rows) == limit {
+			page.NextCursor = canonical.EncodeCursor(last)
+			break
+		}
+		row, key, err := r.read(s, t.key)
+		if err != nil {
+			return canonical.ViewPage{}, err
+		}
+		page.Rows = append(page.Rows, row)
+		last = key
+	}
+	return page, nil
+}
+
+// Count returns the number of a tenant's non-deleted rows of an entity.
+func (p *Postgres) Count(ctx context.Context, tenant string, e canonical.Entity) (int64, error) {
+	t, ok := tableOf(e)
+	if !ok {
+		return 0, fmt.Errorf("unknown entity %q", e)
+	}
+	var n int64
+	if err := p.pool.QueryRow(ctx, "SELECT count(*) FROM "+t.name+" WHERE tenant_id = $1 AND NOT deleted", tenant).Scan(&n); err != nil {
+		return 0, fmt.Errorf("postgres count %s: %w", t.name, err)
+	}
+	return n, nil
+}
