@@ -92,6 +92,11 @@ type Deps struct {
 	// GET /metrics serves (so cmd can add other packages' collectors to it).
 	// Nil: a registry of the gateway's own with the Go and process collectors.
 	Metrics *prometheus.Registry
+	// Connections, when set, serves /api/v1/aam/connections (optional: a
+	// process without the connectors role has none).
+	Connections ConnectionService
+	// JobCancel, when set, serves POST /api/v1/aoa/jobs/{id}/cancel.
+	JobCancel JobCanceller
 }
 
 func (d Deps) validate() error {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -119,7 +120,10 @@ func toAPIError(err error) *apiError {
 	}
 	var fe *canonical.FieldError
 	if errors.As(err, &fe) {
-		return &apiError{status: http.StatusUnprocessableEntity, code: CodeValidation, message: fe.Error()}
+		return &apiError{status: http.StatusUnprocessableEntity, code: CodeValidation, message: fieldErrors(err)}
+	}
+	if errors.Is(err, ErrConflict) {
+		return &apiError{status: http.StatusConflict, code: CodeConflict, message: strings.TrimPrefix(err.Error(), ErrConflict.Error()+": ")}
 	}
 	if errors.Is(err, streams.ErrNotFound) {
 		return &apiError{status: http.StatusNotFound, code: CodeNotFound, message: "not found"}
@@ -128,6 +132,28 @@ func toAPIError(err error) *apiError {
 		return &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable, message: "request cancelled or timed out", err: err}
 	}
 	return internal(err)
+}
+
+// fieldErrors lists every *canonical.FieldError of a (joined) error.
+func fieldErrors(err error) string {
+	var parts []string
+	var walk func(error)
+	walk = func(e error) {
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, x := range j.Unwrap() {
+				walk(x)
+			}
+			return
+		}
+		var fe *canonical.FieldError
+		if errors.As(e, &fe) {
+			parts = append(parts, fe.Error())
+		} else {
+			parts = append(parts, e.Error())
+		}
+	}
+	walk(err)
+	return strings.Join(parts, "; ")
 }
 
 // handleError is the one Echo HTTPErrorHandler: every error response of the

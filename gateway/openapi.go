@@ -322,6 +322,21 @@ func schemas() map[string]any {
 			"system": map[string]any{"type": "string", "pattern": "^[a-z0-9_-]{1,64}$", "default": "filesource"},
 		}, "file", "entity"),
 		"UploadAccepted": obj(map[string]any{"job_id": str}, "job_id"),
+		"ConnectionInput": obj(map[string]any{
+			"name":     str,
+			"system":   map[string]any{"type": "string", "enum": []any{"salesforce", "hubspot", "dynamics", "postgres", "filesource"}},
+			"config":   map[string]any{"type": "object"},
+			"secrets":  map[string]any{"type": "object", "additionalProperties": str, "writeOnly": true},
+			"interval": map[string]any{"type": "string", "description": "Go duration, at least 1m; empty: manual only"},
+		}, "name", "system"),
+		"Connection": obj(map[string]any{
+			"id": str, "name": str, "system": str, "config": map[string]any{"type": "object"}, "interval": str,
+			"status":        map[string]any{"type": "string", "enum": []any{"ACTIVE", "PAUSED", "DRIFTED", "HEALING", "MANUAL_REVIEW_REQUIRED", "FAILED"}},
+			"status_reason": str, "last_sync_at": map[string]any{"type": []any{"string", "null"}}, "last_error": str,
+			"last_job_id": str, "created_at": str, "updated_at": str,
+		}, "id", "name", "system", "status"),
+		"ConnectionList": obj(map[string]any{"data": map[string]any{"type": "array", "items": ref("Connection")}}, "data"),
+		"ConnectionTest": obj(map[string]any{"ok": map[string]any{"type": "boolean"}, "message": str}, "ok"),
 		"RowError": obj(map[string]any{
 			"line":   map[string]any{"type": "integer", "description": "file line where the bad record starts; the header is line 1"},
 			"column": str, "reason": str}, "line", "reason"),

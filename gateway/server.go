@@ -208,6 +208,7 @@ func (s *Server) routeTable() []*route {
 		{http.MethodGet, "/api/v1/aoa/jobs/:id", s.handleJob, accessViewer, docJob},
 	}
 	rs = append(rs, viewRoutes(s)...)
+	rs = append(rs, connectionRoutes(s)...)
 	if s.cfg.Debug {
 		rs = append(rs, &route{http.MethodGet, "/api/v1/debug/config", s.handleDebugConfig, accessAdmin, docDebugConfig})
 	}

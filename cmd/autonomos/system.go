@@ -49,6 +49,9 @@ type system struct {
 	stores   []store
 	subs     []*subscriber.Subscriber
 	ingester *filesource.Ingester
+	conns    *connectors.Connections
+	events   *connectors.EventLog
+	syncJobs *connectors.Jobs
 	gw       *gateway.Server
 
 	// Each group is cancelled and awaited in shutdown order.
@@ -169,6 +172,9 @@ func startSystem(ctx context.Context, o options, log *slog.Logger) (sys *system,
 		s.ingester = filesource.New(filesource.Config{}, s.pub, s.jobs, s.mappings, log, nil)
 		s.connectorRun.start(ctx, log, "filesource", s.ingester.Run)
 	}
+	if err := s.wireConnectors(ectx, o, roles["connectors"]); err != nil {
+		return nil, err
+	}
 	if roles["gateway"] {
 		if err := s.startGateway(ctx, o); err != nil {
 			return nil, err
@@ -216,6 +222,10 @@ func (s *system) startGateway(ctx context.Context, o options) error {
 	}
 	if s.ingester != nil {
 		deps.Ingester = fileIngester{s.ingester}
+	}
+	if s.conns != nil {
+		cs := connectionService{conns: s.conns, jobs: s.syncJobs}
+		deps.Connections, deps.JobCancel = cs, cs
 	}
 	s.gw, err = gateway.New(cfg, deps, s.log)
 	if err != nil {
