@@ -24,6 +24,11 @@ export default tseslint.config(
     },
   },
   {
+    // e2e scripts run in Node and pass functions into the page.
+    files: ['e2e/**/*.mjs'],
+    languageOptions: { globals: { ...globals.browser } },
+  },
+  {
     files: ['e2e/**/*.mjs', 'scripts/**/*.mjs', 'eslint.config.js'],
     extends: [js.configs.recommended],
     languageOptions: {

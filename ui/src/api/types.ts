@@ -85,9 +85,15 @@ export interface Job {
   kind?: string;
   status: JobStatus | string;
   connection_id?: string | null;
+  entity?: string | null;
+  system?: string | null;
+  trace_id?: string | null;
   rows_read?: number;
   published?: number;
   rejected?: number;
+  /** Work done so far in the unit of `total` (bytes of an uploaded file, for example). */
+  done?: number | null;
+  /** Size of the whole job when known, in the unit of `done` (rows when `done` is absent). */
   total?: number | null;
   errors?: RowError[] | null;
   created_at?: string | null;

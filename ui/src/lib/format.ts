@@ -166,11 +166,18 @@ export function formatRelative(t: string | null | undefined, now = Date.now()): 
   return future ? `in ${v}` : `${v} ago`;
 }
 
-/** Progress of a job as a fraction, or null when the total is unknown. */
-export function jobProgress(job: { status: string; rows_read?: number; total?: number | null }): number | null {
+type JobCounts = { rows_read?: number; done?: number | null; total?: number | null };
+
+/**
+ * Progress of a job as a fraction, or null when the total is unknown.
+ * `done`/`total` share a unit (bytes of an upload, say); without `done`,
+ * `total` counts rows and is compared with `rows_read`.
+ */
+export function jobProgress(job: JobCounts & { status: string }): number | null {
   if (job.status === 'succeeded') return 1;
   if (!job.total || job.total <= 0) return null;
-  return Math.max(0, Math.min(1, (job.rows_read ?? 0) / job.total));
+  const done = typeof job.done === 'number' ? job.done : (job.rows_read ?? 0);
+  return Math.max(0, Math.min(1, done / job.total));
 }
 
 export function formatBytes(n: number): string {
@@ -188,4 +195,51 @@ export function formatBytes(n: number): string {
 export function shortId(id: string | null | undefined, n = 8): string {
   if (!id) return '—';
   return id.length > n + 1 ? `${id.slice(0, n)}…` : id;
+}
+
+export function jobDetail(job: JobCounts): string {
+  const read = formatNumber(job.rows_read ?? 0);
+  // Only when `total` counts rows can it be put next to rows_read.
+  return job.total && typeof job.done !== 'number' ? `${read} of ${formatNumber(job.total)} rows` : `${read} rows read`;
+}
+
+/** Time since the last sync, compared with the schedule: "12 min (every 5m: overdue)". */
+export function lagText(c: { last_sync_at?: string | null; interval?: string | null }, now = Date.now()): string {
+  if (!c.last_sync_at) return '—';
+  const t = Date.parse(c.last_sync_at);
+  if (Number.isNaN(t)) return '—';
+  const lag = now - t;
+  const every = parseInterval(c.interval);
+  const base = formatDuration(Math.max(0, lag));
+  if (every === null) return base;
+  return lag > every * 2 ? `${base} · overdue (every ${c.interval})` : base;
+}
+
+export function parseInterval(s: string | null | undefined): number | null {
+  if (!s) return null;
+  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/g;
+  let total = 0;
+  let m: RegExpExecArray | null;
+  let any = false;
+  while ((m = re.exec(s))) {
+    any = true;
+    const v = Number(m[1]);
+    total += m[2] === 'ms' ? v : m[2] === 's' ? v * 1000 : m[2] === 'm' ? v * 60_000 : v * 3_600_000;
+  }
+  return any ? total : null;
+}
+
+/** Confidence bands of the drift agent: ≥ 0.85 auto, 0.60–0.85 review, < 0.60 rejected. */
+export function confidenceBand(c: number): { label: string; tone: 'ok' | 'warn' | 'bad' } {
+  if (c >= 0.85) return { label: 'high', tone: 'ok' };
+  if (c >= 0.6) return { label: 'needs review', tone: 'warn' };
+  return { label: 'low', tone: 'bad' };
+}
+
+export function formatTransform(t: string | Record<string, unknown>): string {
+  if (typeof t === 'string') return t;
+  const name = (t.name ?? t.op ?? t.type ?? t.fn) as string | undefined;
+  const rest = Object.entries(t).filter(([k]) => !['name', 'op', 'type', 'fn'].includes(k));
+  const args = rest.map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(', ');
+  return name ? (args ? `${name}(${args})` : name) : JSON.stringify(t);
 }

@@ -209,3 +209,39 @@ export function totalFlow(g: Graph): number {
   for (const l of g.links) if (systems.has(l.source)) t += l.value;
   return t;
 }
+
+export interface LiveGraphState {
+  graph: Graph | null;
+  /** Link key → number of times it grew from live events (drives the pulse). */
+  pulses: ReadonlyMap<string, number>;
+  /** Record events applied in place since the page opened. */
+  applied: number;
+  /** Record events whose nodes were not on the graph (a refetch is due). */
+  unmatched: number;
+}
+
+export type LiveGraphAction = { type: 'fresh'; graph: Graph } | { type: 'events'; events: readonly RecordEvent[] };
+
+export const initialLiveGraph: LiveGraphState = { graph: null, pulses: new Map(), applied: 0, unmatched: 0 };
+
+export function liveGraphReducer(state: LiveGraphState, action: LiveGraphAction): LiveGraphState {
+  if (action.type === 'fresh') {
+    return { ...state, graph: mergeGraph(state.graph, sanitizeGraph(action.graph)), unmatched: 0 };
+  }
+  const upserts = action.events.filter((e) => e.type === 'record.upserted');
+  if (upserts.length === 0) return state;
+  if (!state.graph) return { ...state, unmatched: state.unmatched + upserts.length };
+  const r = applyRecordEvents(state.graph, upserts);
+  let pulses = state.pulses;
+  if (r.grown.size > 0) {
+    const next = new Map(state.pulses);
+    for (const k of r.grown.keys()) next.set(k, (next.get(k) ?? 0) + 1);
+    pulses = next;
+  }
+  return {
+    graph: r.graph,
+    pulses,
+    applied: state.applied + (upserts.length - r.unmatched),
+    unmatched: state.unmatched + r.unmatched,
+  };
+}
