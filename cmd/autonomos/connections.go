@@ -8,13 +8,23 @@ import (
 	"time"
 
 	"github.com/autonomos/autonomos/connectors"
+	"github.com/autonomos/autonomos/connectors/dynamics"
+	"github.com/autonomos/autonomos/connectors/httpx"
+	"github.com/autonomos/autonomos/connectors/hubspot"
+	"github.com/autonomos/autonomos/connectors/salesforce"
 	"github.com/autonomos/autonomos/gateway"
 	"github.com/autonomos/autonomos/streams"
 )
 
-// registry is the explicit table of connector kinds this binary knows.
+// registry is the explicit table of connector kinds this binary knows. One
+// budget set per process is shared by every connection to the same org.
 func registry() connectors.Registry {
-	return connectors.Registry{}
+	budgets := httpx.NewLocalBudgets()
+	return connectors.Registry{
+		salesforce.System: salesforce.NewFactory(salesforce.Options{Budgets: budgets}),
+		hubspot.System:    hubspot.NewFactory(hubspot.Options{Budgets: budgets}),
+		dynamics.System:   dynamics.NewFactory(dynamics.Options{Budgets: budgets}),
+	}
 }
 
 // wireConnectors opens the connection registry and jobs, and with the
