@@ -82,6 +82,8 @@ func (c *apiClient) do(ctx context.Context, method, path string, body io.Reader,
 	return trace, nil
 }
 
+func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
+
 func (c *apiClient) postJSON(ctx context.Context, path string, in, out any) (string, error) {
 	b, err := json.Marshal(in)
 	if err != nil {

@@ -20,9 +20,11 @@ usage: autonomos <command> [flags]
 
 commands:
   serve    run the system (gateway, subscriber, connectors, agents per --roles)
-  demo     run the system with demo data: a demo tenant and the sample CSVs
+  demo     run the system with demo data: a demo tenant, the sample CSVs and
+           connections to simulated Salesforce, HubSpot and Dynamics 365
   probe    functional probe: ingest one opportunity and wait until the view shows it
   ingest   send a CSV file through a running system's upload API
+  crmsim   serve simulated Salesforce, HubSpot and Dynamics 365 APIs on loopback
   user     manage users: user add --tenant T --email E --password P [--role admin|viewer]
 
 Every command that starts the system takes the same flags; see "autonomos serve -h".
@@ -52,6 +54,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdIngest(ctx, rest, stdout, stderr)
 	case "user":
 		return cmdUser(ctx, rest, stdout, stderr)
+	case "crmsim":
+		return cmdCRMSim(ctx, rest, stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -31,6 +31,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, demo
 	var o options
 	o.bind(fs)
 	examples := fs.String("examples", "examples", "demo: folder of sample CSVs (accounts.csv, opportunities.csv, contacts.csv)")
+	simListen := fs.String("crmsim-listen", "127.0.0.1:0", "demo: where the CRM simulator listens")
 	if err := o.parse(fs, args); err != nil {
 		fmt.Fprintln(stderr, name+":", err)
 		return 2
@@ -46,7 +47,12 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, demo
 		url = "http://" + sys.httpAddr
 	}
 	if demo && url != "" {
-		if err := loadDemo(ctx, url, *examples, stderr); err != nil {
+		sim, err := startSim(ctx, *simListen, 1, 5*time.Second)
+		if err != nil {
+			fmt.Fprintln(stderr, name+":", err)
+			return 1
+		}
+		if err := loadDemo(ctx, url, *examples, sim, stderr); err != nil {
 			log.Error("demo data", "error", err)
 		}
 	}
@@ -64,7 +70,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, demo
 
 // loadDemo registers (or logs into) the demo tenant and uploads the sample
 // files through the public API, as a user would.
-func loadDemo(ctx context.Context, base, dir string, stderr io.Writer) error {
+func loadDemo(ctx context.Context, base, dir string, sim *simServer, stderr io.Writer) error {
 	c := newAPIClient(base)
 	if err := c.register(ctx, demoTenant, demoEmail, demoPassword); err != nil {
 		var ae *apiError
@@ -94,5 +100,5 @@ func loadDemo(ctx context.Context, base, dir string, stderr io.Writer) error {
 		}
 		fmt.Fprintf(stderr, "demo: %s: %s, %d published, %d rejected\n", f.file, j.Status, j.Published, j.Rejected)
 	}
-	return nil
+	return demoConnections(ctx, c, sim, stderr)
 }
