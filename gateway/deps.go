@@ -97,6 +97,26 @@ type Deps struct {
 	Connections ConnectionService
 	// JobCancel, when set, serves POST /api/v1/aoa/jobs/{id}/cancel.
 	JobCancel JobCanceller
+	// Live, when set, feeds GET /dcl/ws (cmd runs its Run with the
+	// gateway). Nil: /dcl/ws answers 503.
+	Live *Hub
+	// Counts, when set, counts the records of the store that answers the
+	// views, for /dcl/state and /dcl/graph (StoreCounts fits any store).
+	// Nil: counts are null in /dcl/state and /dcl/graph answers 503.
+	Counts RecordCounter
+	// Coverage, when set, gives /dcl/graph's links their mapped fields.
+	// Nil: mapped_fields is null.
+	Coverage MappingCoverage
+	// ConnMonitor, when set, feeds the AAM metrics, events and connection
+	// health. Nil (no connectors role): their connection parts are null and
+	// connection health answers 503.
+	ConnMonitor ConnectionMonitor
+	// Drift, when set, gives drift figures (open findings, detections,
+	// repairs, reviews, confidence, repair time). Nil: they are null.
+	Drift DriftReporter
+	// Repairs, when set, serves drift findings and their repair proposals,
+	// mapping versions, search and the intelligence routes.
+	Repairs DriftService
 }
 
 func (d Deps) validate() error {

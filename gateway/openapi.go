@@ -336,6 +336,8 @@ func schemas() map[string]any {
 			"last_job_id": str, "created_at": str, "updated_at": str,
 		}, "id", "name", "system", "status"),
 		"ConnectionList": obj(map[string]any{"data": map[string]any{"type": "array", "items": ref("Connection")}}, "data"),
+		"DataList":       obj(map[string]any{"data": map[string]any{"type": "array", "items": map[string]any{"type": "object"}}}, "data"),
+		"AnyObject":      map[string]any{"type": "object"},
 		"ConnectionTest": obj(map[string]any{"ok": map[string]any{"type": "boolean"}, "message": str}, "ok"),
 		"RowError": obj(map[string]any{
 			"line":   map[string]any{"type": "integer", "description": "file line where the bad record starts; the header is line 1"},
@@ -388,6 +390,9 @@ func schemas() map[string]any {
 			"data":        map[string]any{"type": "array", "items": ref(row)},
 			"next_cursor": map[string]any{"type": []any{"string", "null"}},
 		}, "data", "next_cursor")
+	}
+	for k, v := range liveSchemas() {
+		out[k] = v
 	}
 	return out
 }

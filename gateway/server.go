@@ -157,12 +157,16 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s.metrics = m
+	if err := s.initLive(); err != nil {
+		return nil, err
+	}
 
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = s.handleError
 	e.IPExtractor = ipExtractor(cfg.TrustedProxies)
+	e.Pre(s.liveToken) // ?token= on GET /dcl/ws becomes the Authorization header
 	for _, m := range s.chain() {
 		e.Use(m.fn)
 	}
@@ -209,6 +213,8 @@ func (s *Server) routeTable() []*route {
 	}
 	rs = append(rs, viewRoutes(s)...)
 	rs = append(rs, connectionRoutes(s)...)
+	rs = append(rs, driftRoutes(s)...)
+	rs = append(rs, liveRoutes(s)...)
 	if s.cfg.Debug {
 		rs = append(rs, &route{http.MethodGet, "/api/v1/debug/config", s.handleDebugConfig, accessAdmin, docDebugConfig})
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/autonomos/autonomos/agents"
 	"github.com/autonomos/autonomos/canonical"
 	"github.com/autonomos/autonomos/config"
 	"github.com/autonomos/autonomos/connectors"
@@ -52,10 +53,11 @@ type system struct {
 	conns    *connectors.Connections
 	events   *connectors.EventLog
 	syncJobs *connectors.Jobs
+	agents   *agents.Agents
 	gw       *gateway.Server
 
 	// Each group is cancelled and awaited in shutdown order.
-	gatewayRun, connectorRun, subscriberRun runGroup
+	gatewayRun, connectorRun, agentRun, subscriberRun runGroup
 	done                                    chan struct{}
 }
 
@@ -175,6 +177,9 @@ func startSystem(ctx context.Context, o options, log *slog.Logger) (sys *system,
 	if err := s.wireConnectors(ectx, o, roles["connectors"]); err != nil {
 		return nil, err
 	}
+	if err := s.wireAgents(ectx, o, roles["agents"]); err != nil {
+		return nil, err
+	}
 	if roles["gateway"] {
 		if err := s.startGateway(ctx, o); err != nil {
 			return nil, err
@@ -226,6 +231,9 @@ func (s *system) startGateway(ctx context.Context, o options) error {
 	if s.conns != nil {
 		cs := connectionService{conns: s.conns, jobs: s.syncJobs}
 		deps.Connections, deps.JobCancel = cs, cs
+	}
+	if s.agents != nil {
+		deps.Repairs = repairService{s.agents.Service}
 	}
 	s.gw, err = gateway.New(cfg, deps, s.log)
 	if err != nil {
@@ -282,6 +290,7 @@ func (s *system) shutdown() {
 	}
 	step("gateway", &s.gatewayRun, 10*time.Second)
 	step("connectors", &s.connectorRun, 15*time.Second)
+	step("agents", &s.agentRun, 10*time.Second)
 	step("subscribers", &s.subscriberRun, 15*time.Second)
 	if s.js != nil {
 		select {
