@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/autonomos/autonomos/canonical"
+	"github.com/autonomos/autonomos/streams/streamstest"
+	"github.com/autonomos/autonomos/subscriber"
 )
 
 // benchBatch builds 1,000 opportunities of about 1 KB each as canonical
@@ -97,3 +99,42 @@ func benchApply(b *testing.B, s store) {
 func BenchmarkPostgresApply(b *testing.B) { benchApply(b, openPostgres(b)) }
 
 func BenchmarkDuckDBApply(b *testing.B) { benchApply(b, openDuckDB(b)) }
+
+// BenchmarkSubscriber measures a sink fed by a Subscriber from a pre-filled
+// CANONICAL stream: fetch, parse, apply, ack. Each op is 1,000 events.
+func BenchmarkSubscriber(b *testing.B) {
+	for _, name := range []string{"postgres", "duckdb"} {
+		b.Run(name, func(b *testing.B) {
+			env := streamstest.Start(b)
+			var s store
+			if name == "postgres" {
+				s = openPostgres(b)
+			} else {
+				s = openDuckDB(b)
+			}
+			for i := range b.N {
+				publish(b, env, benchBatch("bench", i*1000, t0))
+			}
+			sub, err := subscriber.New(env.JS, env.Pub, s, subscriber.Config{}, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			c := cpuTime()
+			b.ResetTimer()
+			go func() { done <- sub.Run(ctx) }()
+			for sub.Stats().Applied < uint64(b.N*1000) {
+				time.Sleep(time.Millisecond) // a benchmark's clock, not a test's wait
+			}
+			b.StopTimer()
+			cpu := cpuTime() - c
+			cancel()
+			if err := <-done; err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(b.N*1000)/b.Elapsed().Seconds(), "events/s")
+			b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms/1k-events")
+		})
+	}
+}

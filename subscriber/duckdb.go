@@ -13,18 +13,16 @@ import (
 	"github.com/autonomos/autonomos/canonical"
 )
 
-// duckStaging names the appender's staged rows in the DuckDB upsert.
-const duckStaging = "staged"
-
 // DuckDB is the DuckDB store: materialized tables in one database file,
 // written through DuckDB's appender and read by the views. DuckDB allows one
-// writer, so writes are serialised inside the store; reads run concurrently.
-// It is safe for concurrent use.
+// writer, so writes are serialised inside the store on one connection, which
+// holds the staging tables; reads run concurrently on others. It is safe for
+// concurrent use.
 type DuckDB struct {
 	connector *duckdb.Connector
 	db        *sql.DB
-	write     sync.Mutex
-	types     map[kind]duckdb.TypeInfo
+	write     sync.Mutex // guards w
+	w         *sql.Conn  // the writer, with a staging and a winners temp table per entity
 }
 
 // OpenDuckDB opens (or creates) the database file at path and brings its
@@ -35,21 +33,23 @@ func OpenDuckDB(path string) (*DuckDB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("duckdb %s: %w", path, err)
 	}
-	d := &DuckDB{connector: c, db: sql.OpenDB(c), types: map[kind]duckdb.TypeInfo{}}
-	for k, t := range map[kind]duckdb.Type{
-		kindText: duckdb.TYPE_VARCHAR, kindInteger: duckdb.TYPE_BIGINT, kindTime: duckdb.TYPE_TIMESTAMP_TZ,
-		kindInt32: duckdb.TYPE_INTEGER, kindBool: duckdb.TYPE_BOOLEAN,
-	} {
-		ti, err := duckdb.NewTypeInfo(t)
-		if err != nil {
-			d.Close()
-			return nil, fmt.Errorf("duckdb type: %w", err)
-		}
-		d.types[k] = ti
-	}
-	if err := d.migrate(context.Background()); err != nil {
+	d := &DuckDB{connector: c, db: sql.OpenDB(c)}
+	ctx := context.Background()
+	if err := d.migrate(ctx); err != nil {
 		d.Close()
 		return nil, err
+	}
+	if d.w, err = d.db.Conn(ctx); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("duckdb %s: %w", path, err)
+	}
+	for _, t := range tables {
+		for _, q := range []string{t.duck.staging, t.duck.winners} {
+			if _, err := d.w.ExecContext(ctx, q); err != nil {
+				d.Close()
+				return nil, fmt.Errorf("duckdb staging: %w", err)
+			}
+		}
 	}
 	return d, nil
 }
@@ -59,8 +59,6 @@ func (d *DuckDB) migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	d.write.Lock()
-	defer d.write.Unlock()
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("duckdb migrate: %w", err)
@@ -116,13 +114,22 @@ func (d *DuckDB) Ping(ctx context.Context) error {
 
 // Close closes the database (DuckDB checkpoints its WAL into the file).
 func (d *DuckDB) Close() error {
-	return errors.Join(d.db.Close(), d.connector.Close())
+	d.write.Lock()
+	defer d.write.Unlock()
+	var errs []error
+	if d.w != nil {
+		errs = append(errs, d.w.Close())
+		d.w = nil
+	}
+	return errors.Join(append(errs, d.db.Close(), d.connector.Close())...)
 }
 
-// Apply upserts a batch atomically (one transaction, one commit): each
-// table's rows go through a query appender into a staged relation and one
-// INSERT ... ON CONFLICT DO UPDATE ... WHERE merges them. The version rule is
-// the Postgres store's.
+// Apply upserts a batch atomically (one transaction, one commit), with the
+// version rule of the Postgres store. Per table, the rows go through DuckDB's
+// appender into a staging table; rows with new keys are inserted through the
+// primary key index (ON CONFLICT DO NOTHING), and only when some keys were
+// already stored are the newer versions among them found (a join over the
+// key, version and hash columns) and swapped in by delete and insert.
 func (d *DuckDB) Apply(ctx context.Context, events []*canonical.Event) (err error) {
 	if len(events) == 0 {
 		return nil
@@ -131,94 +138,104 @@ func (d *DuckDB) Apply(ctx context.Context, events []*canonical.Event) (err erro
 	if err != nil {
 		return err
 	}
+	staged := make([]*staged, len(groups))
+	for i, g := range groups {
+		if staged[i], err = stage(g); err != nil {
+			return err
+		}
+	}
 	d.write.Lock()
 	defer d.write.Unlock()
-	conn, err := d.db.Conn(ctx)
-	if err != nil {
-		return fmt.Errorf("duckdb: %w", err)
+	if d.w == nil {
+		return errors.New("duckdb: store is closed")
 	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "BEGIN TRANSACTION"); err != nil {
+	if _, err := d.w.ExecContext(ctx, "BEGIN TRANSACTION"); err != nil {
 		return fmt.Errorf("duckdb begin: %w", err)
 	}
 	defer func() {
 		if err != nil {
-			// The connection goes back to the pool: leave it outside a transaction.
-			conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+			// Leave the writer outside any transaction.
+			d.w.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
 		}
 	}()
-	err = conn.Raw(func(dc any) error {
-		for _, g := range groups {
-			if err := d.appendGroup(ctx, dc.(driver.Conn), g); err != nil {
-				return err
-			}
+	for _, st := range staged {
+		if err := d.merge(ctx, st); err != nil {
+			return classifyDuck(err)
 		}
-		return nil
-	})
-	if err != nil {
-		return classifyDuck(err)
 	}
-	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+	if _, err := d.w.ExecContext(ctx, "COMMIT"); err != nil {
 		return classifyDuck(fmt.Errorf("duckdb commit: %w", err))
 	}
 	return nil
 }
 
-func (d *DuckDB) appendGroup(ctx context.Context, dc driver.Conn, g group) error {
-	names := make([]string, len(g.t.cols))
-	types := make([]duckdb.TypeInfo, len(g.t.cols))
-	for i, c := range g.t.cols {
-		names[i] = c.name
-		k := c.kind
-		switch k {
-		case kindInteger, kindTime, kindInt32, kindBool:
-		default:
-			k = kindText
+func (d *DuckDB) merge(ctx context.Context, st *staged) error {
+	q := st.t.duck
+	exec := func(stmt string) (int64, error) {
+		res, err := d.w.ExecContext(ctx, stmt)
+		if err != nil {
+			return 0, fmt.Errorf("duckdb upsert %s: %w", st.t.name, err)
 		}
-		types[i] = d.types[k]
+		return res.RowsAffected()
 	}
-	a, err := duckdb.NewQueryAppender(dc, g.t.duckUpsert, duckStaging, types, names)
-	if err != nil {
-		return fmt.Errorf("duckdb appender %s: %w", g.t.name, err)
+	if _, err := exec(q.clear); err != nil {
+		return err
 	}
-	row := make([]driver.Value, len(g.t.cols))
-	for _, ev := range g.events {
-		for i, c := range g.t.cols {
-			switch c.kind {
-			case kindInteger:
-				if v, ok := fieldValue(ev, c.name, g.t.key).(int64); ok {
-					row[i] = v
-				} else {
-					row[i] = nil
-				}
-			case kindTime:
-				row[i] = storedTime(ev.Time)
-			case kindInt32:
-				row[i] = int32(ev.MappingVersion)
-			case kindBool:
-				row[i] = ev.Op == canonical.OpDelete
-			default:
-				s, ok, err := textValue(ev, c, g.t.key)
-				if err != nil {
-					a.Close()
-					return err
-				}
-				if ok {
-					row[i] = s
-				} else {
-					row[i] = nil
+	err := d.w.Raw(func(dc any) error {
+		a, err := duckdb.NewAppender(dc.(driver.Conn), "temp", "main", "staged_"+st.t.entity.Plural())
+		if err != nil {
+			return fmt.Errorf("duckdb appender %s: %w", st.t.name, err)
+		}
+		row := make([]driver.Value, len(st.cols))
+		for i := range st.n {
+			for ci, c := range st.t.cols {
+				col := &st.cols[ci]
+				switch c.kind {
+				case kindInteger, kindHash:
+					row[ci] = nil
+					if col.valid[i] {
+						row[ci] = col.i64[i]
+					}
+				case kindTime:
+					row[ci] = col.tim[i]
+				case kindInt32:
+					row[ci] = col.i32[i]
+				case kindBool:
+					row[ci] = col.bln[i]
+				default:
+					row[ci] = nil
+					if col.valid[i] {
+						row[ci] = col.str[i]
+					}
 				}
 			}
+			if err := a.AppendRow(row...); err != nil {
+				a.Close()
+				return fmt.Errorf("duckdb append %s: %w", st.t.name, err)
+			}
 		}
-		if err := a.AppendRow(row...); err != nil {
-			a.Close()
-			return fmt.Errorf("duckdb append %s: %w", g.t.name, err)
+		if err := a.CloseWithCancel(ctx); err != nil {
+			return fmt.Errorf("duckdb stage %s: %w", st.t.name, err)
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	if err := a.CloseWithCancel(ctx); err != nil {
-		return fmt.Errorf("duckdb upsert %s: %w", g.t.name, err)
+	inserted, err := exec(q.insertNew)
+	if err != nil || inserted == int64(st.n) {
+		return err
 	}
-	return nil
+	// Some keys were stored already: swap in the newer versions.
+	winners, err := exec(q.pickWinner)
+	if err != nil || winners == 0 {
+		return err
+	}
+	if _, err := exec(q.deleteOld); err != nil {
+		return err
+	}
+	_, err = exec(q.insertWin)
+	return err
 }
 
 // classifyDuck marks data errors permanent.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -152,88 +151,45 @@ func classifyPG(err error) error {
 	return err
 }
 
-// pgColumns turns a group's events into one array per column, the arguments
-// of the unnest upsert.
+// pgColumns turns a group's events into one array per column, the
+// arguments of the unnest upsert. Columns that are never NULL go as plain
+// slices, which pgx encodes without reflection.
 func pgColumns(g group) ([]any, error) {
-	n := len(g.events)
+	st, err := stage(g)
+	if err != nil {
+		return nil, err
+	}
 	args := make([]any, len(g.t.cols))
 	for ci, c := range g.t.cols {
+		col := st.cols[ci]
 		switch c.kind {
+		case kindHash:
+			args[ci] = col.i64
 		case kindInteger:
-			col := make([]pgtype.Int8, n)
-			for i, ev := range g.events {
-				if v, ok := fieldValue(ev, c.name, g.t.key).(int64); ok {
-					col[i] = pgtype.Int8{Int64: v, Valid: true}
-				}
+			a := make(pgtype.FlatArray[pgtype.Int8], st.n)
+			for i := range a {
+				a[i] = pgtype.Int8{Int64: col.i64[i], Valid: col.valid[i]}
 			}
-			args[ci] = col
+			args[ci] = a
 		case kindTime:
-			col := make([]time.Time, n)
-			for i, ev := range g.events {
-				col[i] = storedTime(ev.Time)
-			}
-			args[ci] = col
+			args[ci] = col.tim
 		case kindInt32:
-			col := make([]int32, n)
-			for i, ev := range g.events {
-				col[i] = int32(ev.MappingVersion)
-			}
-			args[ci] = col
+			args[ci] = col.i32
 		case kindBool:
-			col := make([]bool, n)
-			for i, ev := range g.events {
-				col[i] = ev.Op == canonical.OpDelete
-			}
-			args[ci] = col
+			args[ci] = col.bln
 		default:
 			if ci <= 1 || ci > g.t.nField {
-				// tenant_id, the key, extras and provenance are never NULL:
-				// []string takes pgx's fast path.
-				col := make([]string, n)
-				for i, ev := range g.events {
-					s, _, err := textValue(ev, c, g.t.key)
-					if err != nil {
-						return nil, err
-					}
-					col[i] = s
-				}
-				args[ci] = col
+				args[ci] = col.str // tenant, key, extras, provenance: never NULL
 				continue
 			}
-			col := make(pgtype.FlatArray[pgtype.Text], n)
-			for i, ev := range g.events {
-				s, ok, err := textValue(ev, c, g.t.key)
-				if err != nil {
-					return nil, err
-				}
-				col[i] = pgtype.Text{String: s, Valid: ok}
+			a := make(pgtype.FlatArray[pgtype.Text], st.n)
+			for i := range a {
+				a[i] = pgtype.Text{String: col.str[i], Valid: col.valid[i]}
 			}
-			args[ci] = col
+			args[ci] = a
 		}
 	}
 	return args, nil
-}
-
-// textValue is the staged text of a text-kind column (strings, decimals,
-// dates, extras, the text provenance columns).
-func textValue(ev *canonical.Event, c column, key string) (string, bool, error) {
-	switch c.name {
-	case "tenant_id":
-		return ev.Tenant, true, nil
-	case "extras":
-		s, err := extrasJSON(ev)
-		return s, err == nil, err
-	case "source_system":
-		return ev.SourceSystem, true, nil
-	case "source_object":
-		return ev.SourceObject, true, nil
-	case "connection_id":
-		return ev.ConnectionID, true, nil
-	case "event_id":
-		return ev.ID, true, nil
-	}
-	s, ok := fieldText(fieldValue(ev, c.name, key))
-	return s, ok, nil
 }
 
 // Query returns one page of a tenant's non-deleted rows, ordered by key.

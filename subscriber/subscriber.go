@@ -237,6 +237,10 @@ func (s *Subscriber) Run(ctx context.Context) error {
 		case <-closed:
 			return fmt.Errorf("consumer %s: consuming stopped", s.cfg.Durable)
 		case m := <-buffered:
+			if ctx.Err() != nil {
+				m.Nak() // stopping: leave it to the next instance
+				continue
+			}
 			batch = append(batch[:0], m)
 		fill:
 			for len(batch) < s.cfg.BatchSize {

@@ -274,22 +274,25 @@ func TestKillAndRestartEndsWithExactCounts(t *testing.T) {
 		defer close(published)
 		publish(t, env, evs)
 	}()
+	// Stop each mid-stream, once its sink has committed 1,500 events.
 	var first []*running
+	var trips []chan struct{}
 	for _, s := range stores {
-		first = append(first, start(t, env, s, cfg))
+		trip := make(chan struct{})
+		trips = append(trips, trip)
+		first = append(first, start(t, env, &tripSink{store: s, after: 1500, trip: trip}, cfg))
 	}
-	// Stop both mid-stream.
-	streamstest.Eventually(t, 60*time.Second, func() error {
-		for _, r := range first {
-			if st := r.Stats(); st.Applied < 1500 {
-				return fmt.Errorf("%s applied %d", st.Consumer, st.Applied)
-			}
+	for i, r := range first {
+		select {
+		case <-trips[i]:
+		case <-time.After(60 * time.Second):
+			t.Fatalf("%s never reached 1,500 events", r.Stats().Consumer)
 		}
-		return nil
-	})
-	for _, r := range first {
 		r.stop()
 		t.Logf("%s stopped after %d events", r.Stats().Consumer, r.Stats().Applied)
+		if r.Stats().Applied >= uint64(len(evs)) {
+			t.Errorf("%s was not stopped mid-stream", r.Stats().Consumer)
+		}
 	}
 	for _, s := range stores {
 		start(t, env, s, cfg)
@@ -326,6 +329,25 @@ func TestKillAndRestartEndsWithExactCounts(t *testing.T) {
 	if dls := deadLetters(t, env); len(dls) != 0 {
 		t.Fatalf("%d dead letters", len(dls))
 	}
+}
+
+// tripSink closes trip once it has committed after events.
+type tripSink struct {
+	store
+	after int
+	trip  chan struct{}
+	n     atomic.Int64
+	once  sync.Once
+}
+
+func (s *tripSink) Apply(ctx context.Context, evs []*canonical.Event) error {
+	if err := s.store.Apply(ctx, evs); err != nil {
+		return err
+	}
+	if s.n.Add(int64(len(evs))) >= int64(s.after) {
+		s.once.Do(func() { close(s.trip) })
+	}
+	return nil
 }
 
 // flakySink fails its first failures Apply calls, then delegates.

@@ -1,6 +1,6 @@
-// Package subscribertest gives tests a real Postgres in a schema of their own
-// and helpers to build canonical events, for the subscriber's tests and for
-// packages that test against its stores.
+// Package subscribertest gives tests a real Postgres in a schema of their
+// own, for the subscriber's tests and for packages (gateway, cmd) that test
+// against its stores.
 package subscribertest
 
 import (

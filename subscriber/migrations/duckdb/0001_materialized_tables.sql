@@ -19,6 +19,7 @@ CREATE TABLE materialized_accounts (
     mapping_version   INT NOT NULL,
     event_id          TEXT NOT NULL,
     deleted           BOOLEAN NOT NULL DEFAULT false,
+    content_hash      BIGINT NOT NULL,
     created_at        TIMESTAMPTZ NOT NULL DEFAULT current_timestamp,
     updated_at        TIMESTAMPTZ NOT NULL DEFAULT current_timestamp,
     PRIMARY KEY (tenant_id, account_id)
@@ -43,6 +44,7 @@ CREATE TABLE materialized_opportunities (
     mapping_version   INT NOT NULL,
     event_id          TEXT NOT NULL,
     deleted           BOOLEAN NOT NULL DEFAULT false,
+    content_hash      BIGINT NOT NULL,
     created_at        TIMESTAMPTZ NOT NULL DEFAULT current_timestamp,
     updated_at        TIMESTAMPTZ NOT NULL DEFAULT current_timestamp,
     PRIMARY KEY (tenant_id, opportunity_id)
@@ -65,6 +67,7 @@ CREATE TABLE materialized_contacts (
     mapping_version   INT NOT NULL,
     event_id          TEXT NOT NULL,
     deleted           BOOLEAN NOT NULL DEFAULT false,
+    content_hash      BIGINT NOT NULL,
     created_at        TIMESTAMPTZ NOT NULL DEFAULT current_timestamp,
     updated_at        TIMESTAMPTZ NOT NULL DEFAULT current_timestamp,
     PRIMARY KEY (tenant_id, contact_id)

@@ -1,7 +1,9 @@
 -- Materialized canonical entities. One column per canonical field (names
 -- from DESIGN.md), the envelope's provenance, and a tombstone flag: a deleted
 -- record keeps its row (deleted = true, fields cleared) so that an older
--- upsert arriving later cannot resurrect it. Keys use the "C" collation so
+-- upsert arriving later cannot resurrect it. content_hash is a 64-bit hash
+-- of everything written but the key and version, so "same version, same
+-- content" (a replay) is recognised without comparing every column. Keys use the "C" collation so
 -- that ORDER BY key and keyset paging are byte-ordered, as in DuckDB.
 -- tenant_id leads every key and index (Citus-style distribution by tenant).
 
@@ -21,6 +23,7 @@ CREATE TABLE materialized_accounts (
     mapping_version   INT NOT NULL,
     event_id          TEXT NOT NULL,
     deleted           BOOLEAN NOT NULL DEFAULT false,
+    content_hash      BIGINT NOT NULL,
     created_at        TIMESTAMPTZ NOT NULL DEFAULT now(),
     updated_at        TIMESTAMPTZ NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, account_id)
@@ -45,6 +48,7 @@ CREATE TABLE materialized_opportunities (
     mapping_version   INT NOT NULL,
     event_id          TEXT NOT NULL,
     deleted           BOOLEAN NOT NULL DEFAULT false,
+    content_hash      BIGINT NOT NULL,
     created_at        TIMESTAMPTZ NOT NULL DEFAULT now(),
     updated_at        TIMESTAMPTZ NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, opportunity_id)
@@ -67,6 +71,7 @@ CREATE TABLE materialized_contacts (
     mapping_version   INT NOT NULL,
     event_id          TEXT NOT NULL,
     deleted           BOOLEAN NOT NULL DEFAULT false,
+    content_hash      BIGINT NOT NULL,
     created_at        TIMESTAMPTZ NOT NULL DEFAULT now(),
     updated_at        TIMESTAMPTZ NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, contact_id)
