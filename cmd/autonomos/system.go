@@ -58,7 +58,7 @@ type system struct {
 
 	// Each group is cancelled and awaited in shutdown order.
 	gatewayRun, connectorRun, agentRun, subscriberRun runGroup
-	done                                    chan struct{}
+	done                                              chan struct{}
 }
 
 // runGroup owns goroutines that stop together, when the group is stopped
@@ -162,7 +162,9 @@ func startSystem(ctx context.Context, o options, log *slog.Logger) (sys *system,
 
 	if roles["subscriber"] {
 		for _, st := range s.stores {
-			sub, err := subscriber.New(s.js, s.pub, st, subscriber.Config{}, log)
+			// A store outage must not dead-letter good records: transient failures are
+			// retried with backoff (capped at 30s) for about 50 minutes.
+			sub, err := subscriber.New(s.js, s.pub, st, subscriber.Config{MaxDeliver: 100}, log)
 			if err != nil {
 				return nil, err
 			}
