@@ -272,6 +272,15 @@ type envelope struct {
 // rejected. Errors are *FieldError values (joined when several) naming the
 // attribute or the record field at fault.
 func ParseEvent(b []byte) (*Event, error) {
+	if ev, err := parseFast(b); !errors.Is(err, errSlowPath) {
+		return ev, err
+	}
+	return parseEventSlow(b)
+}
+
+// parseEventSlow is the general path of ParseEvent: it decides every input,
+// and words every error.
+func parseEventSlow(b []byte) (*Event, error) {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(b, &m); err != nil || m == nil {
 		return nil, &FieldError{Field: "specversion", Reason: "not a CloudEvent: want a JSON object with specversion 1.0"}
@@ -327,7 +336,7 @@ func ParseEvent(b []byte) (*Event, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	return fromEnvelope(env)
+	return fromEnvelope(env, decodeRecord)
 }
 
 // parseMappingVersion reads the mappingversion extension: a JSON integer or
@@ -379,18 +388,18 @@ func FromCloudEvent(ce cloudevents.Event) (*Event, error) {
 		}
 		env.mappingVersion = int(mv)
 	}
-	return fromEnvelope(env)
+	return fromEnvelope(env, decodeRecord)
 }
 
 // fromEnvelope checks the attributes, decodes the data as the record the
-// type names, and validates the result.
-func fromEnvelope(env envelope) (*Event, error) {
+// type names (with decode), and validates the result.
+func fromEnvelope(env envelope, decode func(Entity, string, []byte) (Record, error)) (*Event, error) {
 	var errs []error
 	bad := func(f, reason string) { errs = append(errs, &FieldError{Field: f, Reason: reason}) }
 	if env.specVersion != SpecVersion {
 		return nil, &FieldError{Field: "specversion", Reason: fmt.Sprintf("unsupported CloudEvents version %q (want %s)", env.specVersion, SpecVersion)}
 	}
-	if env.dataContentType != "" {
+	if env.dataContentType != "" && env.dataContentType != DataContentType {
 		if mt, _, err := mime.ParseMediaType(env.dataContentType); err != nil || mt != DataContentType {
 			bad("datacontenttype", fmt.Sprintf("want %s, got %q", DataContentType, env.dataContentType))
 		}
@@ -420,7 +429,7 @@ func fromEnvelope(env envelope) (*Event, error) {
 		return nil, errors.Join(errs...)
 	}
 	e.Op = op
-	rec, err := decodeRecord(entity, env.typ, env.data)
+	rec, err := decode(entity, env.typ, env.data)
 	if err != nil {
 		errs = append(errs, err)
 		return nil, errors.Join(errs...)

@@ -392,8 +392,8 @@ func jobFeedEvent(j *streams.Job) AAMEvent {
 		t = *j.StartedAt
 	}
 	what := j.Kind
-	if j.File != "" {
-		what += " of " + j.File
+	if j.Entity != "" {
+		what += " " + j.Entity
 	}
 	msg := fmt.Sprintf("%s job %s: %d read, %d published, %d rejected", strings.TrimSpace(what), j.Status, j.RowsRead, j.Published, j.Rejected)
 	if j.Message != "" {

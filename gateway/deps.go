@@ -117,6 +117,21 @@ type Deps struct {
 	// Repairs, when set, serves drift findings and their repair proposals,
 	// mapping versions, search and the intelligence routes.
 	Repairs DriftService
+	// Ontology, when set, serves /api/v1/dcl/source-schemas and
+	// /api/v1/dcl/preview and adds the sources to /api/v1/dcl/ontology.
+	Ontology OntologyService
+	// AOA, when set, serves /api/v1/aoa/run, state and reset.
+	AOA AOAService
+	// FileSource, when set, serves /api/v1/filesource/discover, replay and
+	// status.
+	FileSource FileSourceService
+	// FileSourceOff (FEATURE_USE_FILESOURCE=false) removes every
+	// /api/v1/filesource route, the upload included: they answer 404.
+	FileSourceOff bool
+	// DeadLetters, when set, serves /api/v1/dcl/dlq (list, get, redrive).
+	DeadLetters DeadLetters
+	// Rebuilder, when set, serves POST /api/v1/dcl/rebuild.
+	Rebuilder Rebuilder
 }
 
 func (d Deps) validate() error {

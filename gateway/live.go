@@ -358,7 +358,7 @@ func (h *Hub) onCanonical(msg jetstream.Msg) {
 	rec, tenant, err := parseRecord(msg.Subject(), md.Sequence.Stream, msg.Data())
 	if err != nil {
 		h.m.invalid.WithLabelValues(streams.StreamCanonical).Inc()
-		h.log.Warn("canonical event not forwarded", "stream_seq", md.Sequence.Stream, "error", err)
+		h.log.Debug("canonical event not forwarded", "stream_seq", md.Sequence.Stream, "error", err)
 		return
 	}
 	h.m.published.WithLabelValues(tenant, rec.Entity, rec.Type).Inc()
@@ -381,7 +381,7 @@ func (h *Hub) onDLQ(msg jetstream.Msg) {
 	d, tenant, err := parseDLQ(msg.Subject(), md.Sequence.Stream, msg.Headers(), md.Timestamp)
 	if err != nil {
 		h.m.invalid.WithLabelValues(streams.StreamDLQ).Inc()
-		h.log.Warn("dead letter not forwarded", "stream_seq", md.Sequence.Stream, "error", err)
+		h.log.Debug("dead letter not forwarded", "stream_seq", md.Sequence.Stream, "error", err)
 		return
 	}
 	h.m.failed.WithLabelValues(tenant, d.Stage).Inc()
@@ -397,7 +397,7 @@ func (h *Hub) onDrift(msg jetstream.Msg) {
 	d, tenant, err := parseDrift(msg.Subject(), md.Sequence.Stream, msg.Data(), md.Timestamp)
 	if err != nil {
 		h.m.invalid.WithLabelValues(streams.StreamDrift).Inc()
-		h.log.Warn("drift event not forwarded", "stream_seq", md.Sequence.Stream, "error", err)
+		h.log.Debug("drift event not forwarded", "stream_seq", md.Sequence.Stream, "error", err)
 		return
 	}
 	h.m.drift.WithLabelValues(tenant, d.Type).Inc()

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -413,5 +414,48 @@ func TestLiveStatsAreCoalesced(t *testing.T) {
 	}
 	if total != 30 {
 		t.Fatalf("stats counted %d events", total)
+	}
+}
+
+// TestLiveSeveralInstances: two gateways on one bus, each with its own
+// hub (its own ordered consumers), each deliver every event to their own
+// clients.
+func TestLiveSeveralInstances(t *testing.T) {
+	one := startLive(t, gateway.HubConfig{}, nil)
+	a := one.Register(t, "acme", "admin@acme.example", pw)
+
+	hub, err := gateway.NewHub(one.NATS.JS, gateway.HubConfig{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- hub.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	<-hub.Ready()
+	srv, err := gateway.New(one.Config, gateway.Deps{Views: one.Views, Jobs: one.Jobs, Health: one.Health,
+		JetStream: one.NATS.JS, Live: hub}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(hs.Close)
+	two := &liveEnv{Env: &gatewaytest.Env{URL: hs.URL}, Hub: hub}
+
+	c1, c2 := one.dial(t, a.AccessToken, ""), two.dial(t, a.AccessToken, "")
+	streamstest.Eventually(t, 5*time.Second, func() error {
+		if one.Hub.Clients() != 1 || hub.Clients() != 1 {
+			return fmt.Errorf("not connected")
+		}
+		return nil
+	})
+	seqs := publish(t, one.NATS, accounts("acme", "salesforce", "a", 5)...)
+	for i, c := range []*websocket.Conn{c1, c2} {
+		got := readRecords(t, c, 5, 5*time.Second)
+		for j, f := range got {
+			if f.Seq != seqs[j] {
+				t.Fatalf("instance %d: frame %d seq %d, want %d", i+1, j, f.Seq, seqs[j])
+			}
+		}
 	}
 }

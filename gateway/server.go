@@ -214,7 +214,12 @@ func (s *Server) routeTable() []*route {
 	rs = append(rs, viewRoutes(s)...)
 	rs = append(rs, connectionRoutes(s)...)
 	rs = append(rs, driftRoutes(s)...)
+	rs = append(rs, dlqRoutes(s)...)
 	rs = append(rs, liveRoutes(s)...)
+	rs = append(rs, ontologyRoutes(s)...)
+	rs = append(rs, aoaRoutes(s)...)
+	rs = append(rs, fileSourceRoutes(s)...)
+	rs = withoutFileSource(s, rs)
 	if s.cfg.Debug {
 		rs = append(rs, &route{http.MethodGet, "/api/v1/debug/config", s.handleDebugConfig, accessAdmin, docDebugConfig})
 	}

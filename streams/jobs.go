@@ -51,9 +51,13 @@ type Job struct {
 	Done         int64      `json:"done,omitempty"`  // progress in the unit of Total
 	Errors       []RowError `json:"errors"`
 	Message      string     `json:"message,omitempty"` // why a job failed
-	CreatedAt    time.Time  `json:"created_at"`
-	StartedAt    *time.Time `json:"started_at"`
-	FinishedAt   *time.Time `json:"finished_at"`
+	// Children are the jobs an orchestration job follows (kind orchestration).
+	Children []string `json:"children,omitempty"`
+	// Logs are the job's own log lines, the last MaxJobLogs.
+	Logs       []JobLog   `json:"logs,omitempty"`
+	CreatedAt  time.Time  `json:"created_at"`
+	StartedAt  *time.Time `json:"started_at"`
+	FinishedAt *time.Time `json:"finished_at"`
 }
 
 // RejectRow counts one rejected record and keeps its errors (the first
@@ -64,6 +68,24 @@ func (j *Job) RejectRow(errs ...RowError) {
 		if len(j.Errors) < MaxJobErrors {
 			j.Errors = append(j.Errors, e)
 		}
+	}
+}
+
+// MaxJobLogs bounds the log lines a job keeps.
+const MaxJobLogs = 200
+
+// JobLog is one line of a job's log.
+type JobLog struct {
+	Time    time.Time `json:"time"`
+	Level   string    `json:"level"` // info, warn, error
+	Message string    `json:"message"`
+}
+
+// Log appends a log line, keeping the last MaxJobLogs.
+func (j *Job) Log(level, format string, args ...any) {
+	j.Logs = append(j.Logs, JobLog{Time: time.Now().UTC(), Level: level, Message: fmt.Sprintf(format, args...)})
+	if n := len(j.Logs); n > MaxJobLogs {
+		j.Logs = append(j.Logs[:0:0], j.Logs[n-MaxJobLogs:]...)
 	}
 }
 

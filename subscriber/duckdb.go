@@ -23,6 +23,7 @@ type DuckDB struct {
 	db        *sql.DB
 	write     sync.Mutex // guards w
 	w         *sql.Conn  // the writer, with a staging and a winners temp table per entity
+	rebuildMu sync.Mutex // one rebuild at a time (rebuild.go)
 }
 
 // OpenDuckDB opens (or creates) the database file at path and brings its
@@ -159,7 +160,7 @@ func (d *DuckDB) Apply(ctx context.Context, events []*canonical.Event) (err erro
 		}
 	}()
 	for _, st := range staged {
-		if err := d.merge(ctx, st); err != nil {
+		if err := d.merge(ctx, d.w, st); err != nil {
 			return classifyDuck(err)
 		}
 	}
@@ -169,10 +170,10 @@ func (d *DuckDB) Apply(ctx context.Context, events []*canonical.Event) (err erro
 	return nil
 }
 
-func (d *DuckDB) merge(ctx context.Context, st *staged) error {
+func (d *DuckDB) merge(ctx context.Context, w *sql.Conn, st *staged) error {
 	q := st.t.duck
 	exec := func(stmt string) (int64, error) {
-		res, err := d.w.ExecContext(ctx, stmt)
+		res, err := w.ExecContext(ctx, stmt)
 		if err != nil {
 			return 0, fmt.Errorf("duckdb upsert %s: %w", st.t.name, err)
 		}
@@ -181,7 +182,7 @@ func (d *DuckDB) merge(ctx context.Context, st *staged) error {
 	if _, err := exec(q.clear); err != nil {
 		return err
 	}
-	err := d.w.Raw(func(dc any) error {
+	err := w.Raw(func(dc any) error {
 		a, err := duckdb.NewAppender(dc.(driver.Conn), "temp", "main", "staged_"+st.t.entity.Plural())
 		if err != nil {
 			return fmt.Errorf("duckdb appender %s: %w", st.t.name, err)

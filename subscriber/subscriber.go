@@ -227,21 +227,44 @@ func (s *Subscriber) Run(ctx context.Context) error {
 	}
 	closed := cc.Closed()
 	s.log.Info("subscriber started", "batch_size", s.cfg.BatchSize, "max_deliver", s.cfg.MaxDeliver)
-	batch := make([]jetstream.Msg, 0, s.cfg.BatchSize)
+	// Two stages: this loop takes batches and parses them while the applier
+	// commits the previous one, so the parse and the database overlap. At
+	// most one parsed batch waits for the applier.
+	parsed := make(chan parsedBatch, 1)
+	applied := make(chan struct{})
+	go func() {
+		defer close(applied)
+		for pb := range parsed {
+			if ctx.Err() != nil && !pb.inHand {
+				for _, m := range pb.batch {
+					m.Nak() // stopping: leave it to the next instance
+				}
+				continue
+			}
+			s.process(ctx, pb)
+		}
+	}()
+	stopApplier := func() {
+		close(parsed)
+		<-applied
+	}
 	for {
 		select {
 		case <-ctx.Done():
+			stopApplier()
 			s.drain(cc, buffered, closed)
 			s.log.Info("subscriber stopped", "applied", s.applied.Load())
 			return nil
 		case <-closed:
+			stopApplier()
 			return fmt.Errorf("consumer %s: consuming stopped", s.cfg.Durable)
 		case m := <-buffered:
 			if ctx.Err() != nil {
 				m.Nak() // stopping: leave it to the next instance
 				continue
 			}
-			batch = append(batch[:0], m)
+			batch := make([]jetstream.Msg, 1, s.cfg.BatchSize)
+			batch[0] = m
 		fill:
 			for len(batch) < s.cfg.BatchSize {
 				select {
@@ -251,10 +274,24 @@ func (s *Subscriber) Run(ctx context.Context) error {
 					break fill
 				}
 			}
-			s.process(ctx, batch)
-			clear(batch)
+			pb := parsedBatch{batch: batch, events: parseAll(batch)}
+			select {
+			case parsed <- pb:
+			case <-ctx.Done():
+				pb.inHand = true // parsed before the stop: finish it
+				parsed <- pb
+			}
 		}
 	}
+}
+
+// parsedBatch is a batch of messages with their parse results (an
+// *canonical.Event or an error each). inHand marks a batch taken before
+// a stop, which is still applied within the grace period.
+type parsedBatch struct {
+	batch  []jetstream.Msg
+	events []any
+	inHand bool
 }
 
 // drain stops pulling and hands every buffered message back (Nak without
@@ -290,13 +327,13 @@ const shutdownGrace = 5 * time.Second
 
 // process parses a batch, dead-letters what is not a valid canonical event,
 // and applies the rest.
-func (s *Subscriber) process(ctx context.Context, batch []jetstream.Msg) {
+func (s *Subscriber) process(ctx context.Context, pb parsedBatch) {
+	batch, events := pb.batch, pb.events
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.AckWait)
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { time.AfterFunc(shutdownGrace, cancel) })
 	defer stop()
 
-	events := parseAll(batch)
 	msgs := make([]jetstream.Msg, 0, len(batch))
 	good := make([]*canonical.Event, 0, len(batch))
 	for i, m := range batch {

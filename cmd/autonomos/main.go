@@ -25,6 +25,8 @@ commands:
   probe    functional probe: ingest one opportunity and wait until the view shows it
   ingest   send a CSV file through a running system's upload API
   crmsim   serve simulated Salesforce, HubSpot and Dynamics 365 APIs on loopback
+  dlq      inspect and redrive dead letters: dlq ls|show SEQ|redrive [--all|SEQ...] [--tenant T]
+  replay   re-apply the CANONICAL stream to the stores: replay --tenant T [--entity E] [--since D|--from-seq N] [--rebuild]
   user     manage users: user add --tenant T --email E --password P [--role admin|viewer]
 
 Every command that starts the system takes the same flags; see "autonomos serve -h".
@@ -52,10 +54,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdProbe(ctx, rest, stdout, stderr)
 	case "ingest":
 		return cmdIngest(ctx, rest, stdout, stderr)
+	case "dlq":
+		return cmdDLQ(ctx, rest, stdout, stderr)
+	case "replay":
+		return cmdReplay(ctx, rest, stdout, stderr)
 	case "user":
 		return cmdUser(ctx, rest, stdout, stderr)
 	case "crmsim":
 		return cmdCRMSim(ctx, rest, stdout, stderr)
+	case "bench":
+		return cmdBench(ctx, rest, stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -28,6 +28,7 @@ type options struct {
 	RateRead   string
 	RateWrite  string
 	JSON       bool
+	WatchDir   string // the file source's watch folder; empty: none
 
 	Debug         bool // DEV_DEBUG
 	UseFileSource bool // FEATURE_USE_FILESOURCE
@@ -66,6 +67,7 @@ func (o *options) bind(fs *flag.FlagSet) {
 	fs.StringVar(&o.SecretsKey, "secrets-key", envOr("AUTONOMOS_SECRETS_KEY", ""), "key that encrypts connection secrets; empty: generated once and kept in the data dir (AUTONOMOS_SECRETS_KEY)")
 	fs.StringVar(&o.RateRead, "rate-read", envOr("AUTONOMOS_RATE_READ", "50/s burst 200"), "per-tenant read rate limit (AUTONOMOS_RATE_READ)")
 	fs.StringVar(&o.RateWrite, "rate-write", envOr("AUTONOMOS_RATE_WRITE", "10/s burst 50"), "per-tenant write rate limit (AUTONOMOS_RATE_WRITE)")
+	fs.StringVar(&o.WatchDir, "watch-dir", envOr("AUTONOMOS_WATCH_DIR", ""), "watch folder: CSVs dropped in <dir>/<tenant>/<entity>/ or <dir>/<tenant>/<system>/<entity>/ are ingested once; empty: none (AUTONOMOS_WATCH_DIR)")
 	fs.BoolVar(&o.JSON, "json", false, "print one JSON object on one line of stdout and nothing else there")
 	fs.StringVar(&o.LogLevel, "log-level", envOr("AUTONOMOS_LOG_LEVEL", "info"), "log level: debug, info, warn, error (AUTONOMOS_LOG_LEVEL)")
 }

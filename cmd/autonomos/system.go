@@ -29,6 +29,7 @@ import (
 type store interface {
 	subscriber.Sink
 	Query(ctx context.Context, q canonical.ViewQuery) (canonical.ViewPage, error)
+	Count(ctx context.Context, tenant string, e canonical.Entity) (int64, error)
 	Ping(ctx context.Context) error
 	Close() error
 }
@@ -55,6 +56,8 @@ type system struct {
 	syncJobs *connectors.Jobs
 	agents   *agents.Agents
 	gw       *gateway.Server
+	watcher  *filesource.Watcher      // the watch folder, when --watch-dir
+	orch     *connectors.Orchestrator // AOA orchestrations, with the gateway
 
 	// Each group is cancelled and awaited in shutdown order.
 	gatewayRun, connectorRun, agentRun, subscriberRun runGroup
@@ -173,10 +176,13 @@ func startSystem(ctx context.Context, o options, log *slog.Logger) (sys *system,
 		}
 	}
 	if roles["connectors"] && o.UseFileSource {
-		s.ingester = filesource.New(filesource.Config{}, s.pub, s.jobs, s.mappings, log, nil)
+		s.ingester = filesource.New(filesource.Config{}, s.pub, s.jobs, s.mappings, log, notifyJob(s.nc, s.jobs, log))
 		s.connectorRun.start(ctx, log, "filesource", s.ingester.Run)
 	}
 	if err := s.wireConnectors(ectx, o, roles["connectors"]); err != nil {
+		return nil, err
+	}
+	if err := s.wireWatcher(ectx, o, roles["connectors"]); err != nil {
 		return nil, err
 	}
 	if err := s.wireAgents(ectx, o, roles["agents"]); err != nil {
@@ -227,6 +233,7 @@ func (s *system) startGateway(ctx context.Context, o options) error {
 		Jobs:      s.jobs,
 		Health:    healthChecker{s},
 	}
+	deps.DeadLetters, deps.Rebuilder = streams.NewDLQ(s.js), rebuildService{s}
 	if s.ingester != nil {
 		deps.Ingester = fileIngester{s.ingester}
 	}
@@ -236,6 +243,14 @@ func (s *system) startGateway(ctx context.Context, o options) error {
 	}
 	if s.agents != nil {
 		deps.Repairs = repairService{s.agents.Service}
+	}
+	if err := s.wireLive(ctx, &deps); err != nil {
+		ln.Close()
+		return err
+	}
+	if err := s.wireParity(ctx, o, &deps); err != nil {
+		ln.Close()
+		return err
 	}
 	s.gw, err = gateway.New(cfg, deps, s.log)
 	if err != nil {

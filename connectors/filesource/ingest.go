@@ -235,14 +235,24 @@ func (in *Ingester) ingest(ctx context.Context, j *streams.Job) error {
 		return err
 	}
 	src := connectors.Emitter{Tenant: j.Tenant, System: j.System, ConnectionID: j.ConnectionID, TraceID: j.TraceID, Mapping: m}
+	// Two batches in flight: the acks of one are awaited while the next is
+	// published, so the file is read and mapped while the stream stores.
 	canon, raw := in.pub.NewBatch(), in.pub.NewBatch()
-	flush := func() error {
+	prevCanon, prevRaw := in.pub.NewBatch(), in.pub.NewBatch()
+	wait := func(canon, raw *streams.Batch) error {
 		if _, err := raw.Wait(ctx); err != nil {
 			return err
 		}
 		n, err := canon.Wait(ctx)
 		j.Published += int64(n)
 		return err
+	}
+	flush := func() error {
+		if err := wait(prevCanon, prevRaw); err != nil {
+			return err
+		}
+		prevCanon, prevRaw, canon, raw = canon, raw, prevCanon, prevRaw
+		return nil
 	}
 	lastProgress := time.Now()
 	for {
@@ -287,7 +297,10 @@ func (in *Ingester) ingest(ctx context.Context, j *streams.Job) error {
 			}
 		}
 	}
-	return flush()
+	if err := wait(prevCanon, prevRaw); err != nil {
+		return err
+	}
+	return wait(canon, raw)
 }
 
 func (in *Ingester) deadLetter(ctx context.Context, j *streams.Job, line int, values map[string]any, errs []streams.RowError) {
