@@ -504,7 +504,7 @@ type liveClient struct {
 
 	mu        sync.Mutex
 	replaying bool     // messages wait in pending while a replay runs
-	pending   []outMsg // bounded by MaxReplay
+	pending   []outMsg // bounded by MaxReplay + QueueSize
 	lastSeq   uint64   // highest CANONICAL sequence queued
 }
 
@@ -533,7 +533,7 @@ func (c *liveClient) offer(m outMsg) {
 		return
 	}
 	if c.replaying {
-		if len(c.pending) >= c.hub.cfg.MaxReplay {
+		if len(c.pending) >= c.hub.cfg.MaxReplay+c.hub.cfg.QueueSize {
 			c.hub.m.dropped.WithLabelValues("slow").Inc()
 			c.kick(websocket.CloseTryAgainLater, "too slow: fell behind while catching up")
 			return

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -47,6 +48,7 @@ type Connector struct {
 	metaAt  time.Time // last use of meta
 	snap    *snapshot
 	sess    *session
+	idle    *pgconn.PgConn // a replication connection between streams
 	acked   map[string]cursor // cdc: the cursor the Runner last handed in, per object
 	latest  map[string]cursor // cdc: the newest cursor known per object (acked or returned)
 	columns map[string][]relColumn
@@ -73,6 +75,9 @@ func New(c connectors.Connection, d connectors.Deps) (*Connector, error) {
 		return nil, err
 	}
 	log := d.Log
+	if os.Getenv("PGSOURCE_DEBUG") != "" {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -140,6 +145,11 @@ func (c *Connector) Fetch(ctx context.Context, object, cur string) (connectors.P
 				next, _ := parseCursor(page.Cursor)
 				c.latest[object] = next
 				c.afterPage()
+			}
+			if !page.More && object == c.cfg.Tables[len(c.cfg.Tables)-1].Object {
+				// The end of a sync: hold nothing until the next one.
+				c.stopSession(ctx)
+				c.release()
 			}
 			return page, nil
 		}

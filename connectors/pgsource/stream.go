@@ -31,6 +31,9 @@ const (
 	// idleFallback declares a pass caught up after this long without data,
 	// should the server's position never reach the pass's target.
 	idleFallback = time.Second
+	// slotBusyWait is how long a slot held by an ending session is waited
+	// for before the start counts as failed.
+	slotBusyWait = 15 * time.Second
 )
 
 // relColumn is a column of a relation message.
@@ -72,10 +75,52 @@ type session struct {
 	warned   bool      // a TRUNCATE was reported
 }
 
+// closeSession closes the replication connections without ceremony.
 func (c *Connector) closeSession() {
 	if c.sess != nil {
 		closeQuietly(c.sess.conn)
 		c.sess = nil
+	}
+	closeQuietly(c.idle)
+	c.idle = nil
+}
+
+// stopSession ends the stream cleanly (CopyDone), which releases the slot
+// at once, and keeps the connection for the next START_REPLICATION.
+func (c *Connector) stopSession(ctx context.Context) {
+	if c.sess == nil {
+		return
+	}
+	conn := c.sess.conn
+	c.sess = nil
+	if err := endCopy(ctx, conn); err != nil {
+		closeQuietly(conn)
+		return
+	}
+	closeQuietly(c.idle)
+	c.idle = conn
+}
+
+// endCopy ends the replication stream's COPY mode and waits until the
+// server is ready for the next command (the slot is then released).
+func endCopy(ctx context.Context, conn *pgconn.PgConn) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	conn.Frontend().Send(&pgproto3.CopyDone{})
+	if err := conn.Frontend().Flush(); err != nil {
+		return err
+	}
+	for {
+		msg, err := conn.ReceiveMessage(ctx)
+		if err != nil {
+			return err
+		}
+		switch m := msg.(type) {
+		case *pgproto3.ReadyForQuery:
+			return nil
+		case *pgproto3.ErrorResponse:
+			return pgconn.ErrorResponseToPgError(m)
+		}
 	}
 }
 
@@ -84,7 +129,7 @@ func (c *Connector) streamPage(ctx context.Context, t *table, cu cursor) (connec
 	s := c.sess
 	switch {
 	case s == nil || s.object != t.Object || s.pos != cu.pos():
-		c.closeSession()
+		c.stopSession(ctx)
 		var err error
 		if s, err = c.startSession(ctx, t, cu); err != nil {
 			return connectors.Page{}, err
@@ -123,14 +168,30 @@ func (c *Connector) startSession(ctx context.Context, t *table, cu cursor) (*ses
 	if err := c.checkStream(t, cu, st); err != nil {
 		return nil, err
 	}
-	conn, err := c.connectReplication(ctx)
-	if err != nil {
-		return nil, err
+	conn := c.idle
+	c.idle = nil
+	if conn == nil {
+		if conn, err = c.connectReplication(ctx); err != nil {
+			return nil, err
+		}
 	}
-	err = pglogrepl.StartReplication(ctx, conn, c.cfg.Slot, pglogrepl.LSN(cu.LSN), pglogrepl.StartReplicationOptions{
-		Mode:       pglogrepl.LogicalReplication,
-		PluginArgs: []string{"proto_version '1'", "publication_names " + quoteLiteral(c.cfg.Publication)},
-	})
+	// A slot still held by a session that is ending (ours, closed without
+	// CopyDone, or a killed process's) is released within moments.
+	for wait, waited := 20*time.Millisecond, time.Duration(0); ; wait = min(2*wait, 500*time.Millisecond) {
+		err = pglogrepl.StartReplication(ctx, conn, c.cfg.Slot, pglogrepl.LSN(cu.LSN), pglogrepl.StartReplicationOptions{
+			Mode:       pglogrepl.LogicalReplication,
+			PluginArgs: []string{"proto_version '1'", "publication_names " + quoteLiteral(c.cfg.Publication)},
+		})
+		var pg *pgconn.PgError
+		if err == nil || !errors.As(err, &pg) || pg.Code != "55006" || waited >= slotBusyWait {
+			break
+		}
+		if err := sleep(ctx, wait); err != nil {
+			closeQuietly(conn)
+			return nil, err
+		}
+		waited += wait
+	}
 	if err != nil {
 		closeQuietly(conn)
 		var pg *pgconn.PgError
