@@ -71,17 +71,17 @@ func TestParseFastAgrees(t *testing.T) {
 	inputs = append(inputs, b)
 	s := string(b)
 	for _, r := range [][2]string{
-		{`"id":`, `"ID":`},                              // a case variant is an unknown extension
-		{`"tenantid":"acme"`, `"tenantid":"ACME"`},      // invalid tenant
-		{`"tenantid":"acme"`, `"tenantid":null`},        // null attribute
-		{`"tenantid":"acme"`, `"tenantid":7`},           // wrong type
-		{`"name":"Renewal`, `"name":"Ren\u00e9wal`},     // escape
-		{`"name":"Renewal`, `"Name":"Renewal`},          // key not of the entity
-		{`"amount":"125000.5"`, `"amount":125000.5`},    // number form
-		{`"amount":"125000.5"`, `"amount":"12x"`},       // bad decimal
-		{`"amount":"125000.5"`, `"amount":null`},        // null
-		{`"probability":65.5`, `"probability":"65.5"`},  // string form
-		{`"probability":65.5`, `"probability":165.5`},   // out of range
+		{`"id":`, `"ID":`},                             // a case variant is an unknown extension
+		{`"tenantid":"acme"`, `"tenantid":"ACME"`},     // invalid tenant
+		{`"tenantid":"acme"`, `"tenantid":null`},       // null attribute
+		{`"tenantid":"acme"`, `"tenantid":7`},          // wrong type
+		{`"name":"Renewal`, `"name":"Ren\u00e9wal`},    // escape
+		{`"name":"Renewal`, `"Name":"Renewal`},         // key not of the entity
+		{`"amount":"125000.5"`, `"amount":125000.5`},   // number form
+		{`"amount":"125000.5"`, `"amount":"12x"`},      // bad decimal
+		{`"amount":"125000.5"`, `"amount":null`},       // null
+		{`"probability":65.5`, `"probability":"65.5"`}, // string form
+		{`"probability":65.5`, `"probability":165.5`},  // out of range
 		{`"close_date":"2024-09-30"`, `"close_date":"2024-13-30"`},
 		{`"currency":"USD"`, `"currency":"usd"`},
 		{`"mappingversion":1`, `"mappingversion":"1"`},

@@ -36,7 +36,7 @@ func (s *system) wireLive(ctx context.Context, deps *gateway.Deps) error {
 		return err
 	}
 	deps.Live = hub
-	deps.Counts = gateway.StoreCounts{Store: s.reader()}
+	deps.Counts = sourceCounts{s.reader()}
 	deps.Coverage = mappingCoverage{s.mappings}
 	if s.conns != nil && s.events != nil {
 		deps.ConnMonitor = connMonitor{s.conns, s.events}
@@ -224,4 +224,20 @@ func notifyJob(nc *nats.Conn, jobs *streams.JobStore, log *slog.Logger) func(*st
 			log.Debug("publish a live job update", "job_id", id, "error", err)
 		}
 	}
+}
+
+// sourceCounts counts the view store's records by entity, source system and
+// source object with one grouped query per table.
+type sourceCounts struct{ st store }
+
+func (c sourceCounts) CountRecords(ctx context.Context, tenant string) ([]gateway.RecordCount, error) {
+	gs, err := c.st.CountBySource(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]gateway.RecordCount, len(gs))
+	for i, g := range gs {
+		out[i] = gateway.RecordCount{Entity: g.Entity, SourceSystem: g.SourceSystem, SourceObject: g.SourceObject, Count: g.Count}
+	}
+	return out, nil
 }

@@ -129,14 +129,14 @@ func TestUploadIsLiveAndCountedTruthfully(t *testing.T) {
 	if _, err := a.do(ctx, http.MethodGet, "/dcl/graph", nil, "", &g); err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]int64{"system:filesource>entity:account": rows, "entity:account>table:materialized_accounts": rows,
-		"table:materialized_accounts>consumer:views": rows}
+	want := map[string]int64{"system:filesource>object:filesource/account": rows, "object:filesource/account>entity:account": rows,
+		"entity:account>table:materialized_accounts": rows, "table:materialized_accounts>consumer:views": rows}
 	for _, l := range g.Links {
 		k := l.Source + ">" + l.Target
 		if l.Value != want[k] {
 			t.Errorf("link %s = %d, want %d", k, l.Value, want[k])
 		}
-		if k == "system:filesource>entity:account" && (l.MappedFields == nil || *l.MappedFields != 6 || l.ExtrasFields == nil || *l.ExtrasFields != 1) {
+		if k == "object:filesource/account>entity:account" && (l.MappedFields == nil || *l.MappedFields != 6 || l.ExtrasFields == nil || *l.ExtrasFields != 1) {
 			t.Errorf("coverage of %s: mapped %v extras %v", k, l.MappedFields, l.ExtrasFields)
 		}
 	}

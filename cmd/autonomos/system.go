@@ -32,6 +32,7 @@ type store interface {
 	Count(ctx context.Context, tenant string, e canonical.Entity) (int64, error)
 	Ping(ctx context.Context) error
 	Close() error
+	CountBySource(ctx context.Context, tenant string) ([]subscriber.GroupCount, error)
 }
 
 // system is one running AutonomOS process: the parts its roles ask for.

@@ -116,6 +116,8 @@ func (in *Ingester) IngestFile(ctx context.Context, req Request) (string, error)
 	if err := in.jobs.Put(ctx, j); err != nil {
 		return "", err
 	}
+	// Notify before the job is handed to a worker, which owns it after.
+	cp := *j
 	select {
 	case in.queue <- j:
 	default:
@@ -123,7 +125,7 @@ func (in *Ingester) IngestFile(ctx context.Context, req Request) (string, error)
 		_ = in.jobs.Put(ctx, j)
 		return "", ErrQueueFull
 	}
-	in.notify(j)
+	in.notify(&cp)
 	return j.ID, nil
 }
 

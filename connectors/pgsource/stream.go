@@ -343,6 +343,7 @@ func (c *Connector) receive(ctx context.Context, t *table, cu cursor, s *session
 				if err != nil {
 					return connectors.Page{}, fmt.Errorf("replication keepalive: %w", err)
 				}
+				c.log.Debug("XXX keepalive", "walend", lsn(ka.ServerWALEnd).String(), "txn", s.txn != nil, "p", b.p.LSN.String())
 				// Every transaction committed before the server's sent
 				// position has been received.
 				if end := (pos{LSN: lsn(ka.ServerWALEnd)}); s.txn == nil && b.p.less(end) {
@@ -418,6 +419,7 @@ func (c *Connector) handle(ctx context.Context, s *session, b *pageBuilder, data
 	case *pglogrepl.BeginMessage:
 		s.txn = &txnState{lsn: lsn(m.FinalLSN), at: m.CommitTime}
 	case *pglogrepl.CommitMessage:
+		c.log.Debug("XXX commit", "end", lsn(m.TransactionEndLSN).String(), "p", b.p.LSN.String())
 		s.txn = nil
 		if end := (pos{LSN: lsn(m.TransactionEndLSN)}); b.p.less(end) {
 			b.p = end
