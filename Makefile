@@ -10,7 +10,7 @@ GO_SRC := $(shell find . -name '*.go' -not -path './ui/node_modules/*' 2>/dev/nu
 AUTONOMOS_TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 export AUTONOMOS_TEST_POSTGRES_URL
 
-.PHONY: build run demo test test-go test-ui test-e2e ui bench bench-drift lint clean
+.PHONY: build run demo test test-go test-ui test-e2e test-runbook ui bench bench-drift lint clean
 
 build: $(BIN)
 
@@ -30,7 +30,7 @@ $(BIN): ui/dist/index.html $(GO_SRC)
 run: $(BIN)
 	./$(BIN) demo
 
-test: test-go test-ui test-e2e
+test: test-go test-ui test-e2e test-runbook
 
 test-go: ui/dist/index.html
 	$(GO) vet ./...
@@ -41,6 +41,11 @@ test-ui: ui/node_modules/.stamp
 
 test-e2e: $(BIN)
 	./scripts/e2e.sh
+
+# Every command of docs/OPERATIONS.md against a running system (needs the
+# nats CLI: go install github.com/nats-io/natscli/nats@v0.5.0).
+test-runbook: $(BIN)
+	PATH="$$PATH:$$($(GO) env GOPATH)/bin" AUTONOMOS_BIN=$(BIN) ./scripts/runbook.sh
 
 bench: $(BIN)
 	./$(BIN) bench --records $${BENCH_RECORDS:-200000}
