@@ -718,8 +718,8 @@ func TestLoadMappingDir(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ms) != 12 {
-		t.Fatalf("%d mappings, want 12 (4 systems × 3 entities)", len(ms))
+	if len(ms) != 15 {
+		t.Fatalf("%d mappings, want 15 (5 systems × 3 entities)", len(ms))
 	}
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "bad.yaml"), []byte("system: x\nobjects: 3\n"), 0o644); err != nil {
