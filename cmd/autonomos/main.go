@@ -27,6 +27,7 @@ commands:
   crmsim   serve simulated Salesforce, HubSpot and Dynamics 365 APIs on loopback
   dlq      inspect and redrive dead letters: dlq ls|show SEQ|redrive [--all|SEQ...] [--tenant T]
   replay   re-apply the CANONICAL stream to the stores: replay --tenant T [--entity E] [--since D|--from-seq N] [--rebuild]
+  bench    measure the pipeline and its baselines in one run: bench [--records N] [--json]; bench drift [--corpus DIR] [--json]
   user     manage users: user add --tenant T --email E --password P [--role admin|viewer]
 
 Every command that starts the system takes the same flags; see "autonomos serve -h".
