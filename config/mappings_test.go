@@ -49,7 +49,7 @@ func TestShippedMappingsCompile(t *testing.T) {
 		})
 	}
 	slices.Sort(systems)
-	if want := []string{"dynamics", "filesource", "hubspot", "salesforce"}; !slices.Equal(systems, want) {
+	if want := []string{"dynamics", "filesource", "hubspot", "postgres", "salesforce"}; !slices.Equal(systems, want) {
 		t.Errorf("shipped systems %v, want %v", systems, want)
 	}
 }

@@ -36,7 +36,7 @@ func TestSearch(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.q, func(t *testing.T) {
-			hits, err := ix.Search(context.Background(), "acme", tt.q, 5)
+			hits, err := ix.Search(context.Background(), "acme", tt.q, 10) // one mapping hit per shipped system may rank above the field
 			if err != nil {
 				t.Fatal(err)
 			}
