@@ -132,6 +132,9 @@ type Deps struct {
 	DeadLetters DeadLetters
 	// Rebuilder, when set, serves POST /api/v1/dcl/rebuild.
 	Rebuilder Rebuilder
+	// Audit, when set, serves GET /api/v1/audit (admins) from the
+	// materialized audit log.
+	Audit AuditReader
 }
 
 func (d Deps) validate() error {

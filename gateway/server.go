@@ -219,6 +219,7 @@ func (s *Server) routeTable() []*route {
 	rs = append(rs, ontologyRoutes(s)...)
 	rs = append(rs, aoaRoutes(s)...)
 	rs = append(rs, fileSourceRoutes(s)...)
+	rs = append(rs, auditRoutes(s)...)
 	rs = withoutFileSource(s, rs)
 	if s.cfg.Debug {
 		rs = append(rs, &route{http.MethodGet, "/api/v1/debug/config", s.handleDebugConfig, accessAdmin, docDebugConfig})

@@ -33,6 +33,8 @@ type store interface {
 	Ping(ctx context.Context) error
 	Close() error
 	CountBySource(ctx context.Context, tenant string) ([]subscriber.GroupCount, error)
+	subscriber.AuditSink
+	AuditLog(ctx context.Context, tenant string, limit int, before string) ([]map[string]any, string, error)
 }
 
 // system is one running AutonomOS process: the parts its roles ask for.
@@ -174,6 +176,11 @@ func startSystem(ctx context.Context, o options, log *slog.Logger) (sys *system,
 			}
 			s.subs = append(s.subs, sub)
 			s.subscriberRun.start(ctx, log, "subscriber-"+st.Name(), sub.Run)
+			aud, err := subscriber.NewAuditMaterializer(s.js, s.pub, st, subscriber.AuditConfig{}, log)
+			if err != nil {
+				return nil, err
+			}
+			s.subscriberRun.start(ctx, log, "audit-"+st.Name(), aud.Run)
 		}
 	}
 	if roles["connectors"] && o.UseFileSource {
@@ -233,6 +240,7 @@ func (s *system) startGateway(ctx context.Context, o options) error {
 		Views:     s.reader(),
 		Jobs:      s.jobs,
 		Health:    healthChecker{s},
+		Audit:     s.reader(),
 	}
 	deps.DeadLetters, deps.Rebuilder = streams.NewDLQ(s.js), rebuildService{s}
 	if s.ingester != nil {
