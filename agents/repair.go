@@ -565,44 +565,95 @@ func (r *Repairer) Rederive(ctx context.Context, tenant, system, object string, 
 		}
 		return err
 	}
-	err = scanRaw(ctx, r.js, subj, max(fromSeq, 1), last, func(msg jetstream.Msg, _ uint64) error {
-		rd.Records++
-		values, err := drift.DecodeRecord(msg.Data())
-		if err != nil {
-			rd.Errors++
+	scan := func(from, to uint64) error {
+		return scanRaw(ctx, r.js, subj, from, to, func(msg jetstream.Msg, _ uint64) error {
+			rd.Records++
+			values, err := drift.DecodeRecord(msg.Data())
+			if err != nil {
+				rd.Errors++
+				return nil
+			}
+			conn := msg.Headers().Get(drift.HeaderConnection)
+			if conn == "" {
+				conn = "unknown"
+			}
+			em := connectors.Emitter{Tenant: tenant, System: system, ConnectionID: conn, TraceID: trace, Mapping: m}
+			ev, errs := em.Event(0, values)
+			if len(errs) > 0 {
+				rd.Errors++
+				return nil
+			}
+			out, err := streams.EventMsg(ev)
+			if err != nil {
+				rd.Errors++
+				return nil
+			}
+			out.Header.Set(jetstream.MsgIDHeader, ev.ID+".m"+strconv.Itoa(m.Version))
+			if err := batch.Add(out); err != nil {
+				return err
+			}
+			if batch.Len() >= rederiveBatch {
+				return flush()
+			}
 			return nil
-		}
-		conn := msg.Headers().Get(drift.HeaderConnection)
-		if conn == "" {
-			conn = "unknown"
-		}
-		em := connectors.Emitter{Tenant: tenant, System: system, ConnectionID: conn, TraceID: trace, Mapping: m}
-		ev, errs := em.Event(0, values)
-		if len(errs) > 0 {
-			rd.Errors++
-			return nil
-		}
-		out, err := streams.EventMsg(ev)
-		if err != nil {
-			rd.Errors++
-			return nil
-		}
-		out.Header.Set(jetstream.MsgIDHeader, ev.ID+".m"+strconv.Itoa(m.Version))
-		if err := batch.Add(out); err != nil {
-			return err
-		}
-		if batch.Len() >= rederiveBatch {
-			return flush()
-		}
-		return nil
-	})
-	if err != nil {
-		return rd, err
+		})
 	}
-	if err := flush(); err != nil {
-		return rd, err
+	// Records of the object may still be arriving, mapped with the old
+	// version by a sync or upload that started before the repair: follow
+	// the subject until it has been quiet for rederiveSettle (at most
+	// rederiveTail in all), so they are re-derived too.
+	from, tailEnd := max(fromSeq, 1), r.now().Add(rederiveTail)
+	for {
+		if err := scan(from, last); err != nil {
+			return rd, err
+		}
+		if err := flush(); err != nil {
+			return rd, err
+		}
+		next, err := r.awaitMore(ctx, subj, last, tailEnd)
+		if err != nil {
+			return rd, err
+		}
+		if next <= last {
+			return r.finish(rd), nil
+		}
+		from, last = last+1, next
 	}
-	return r.finish(rd), nil
+}
+
+// Re-derivation follows a subject until it is quiet for rederiveSettle, for
+// at most rederiveTail.
+const (
+	rederiveSettle = 2 * time.Second
+	rederiveTail   = 5 * time.Minute
+)
+
+// awaitMore returns the subject's last sequence once it passes last, or
+// last when nothing new arrives within rederiveSettle (or past tailEnd).
+func (r *Repairer) awaitMore(ctx context.Context, subj string, last uint64, tailEnd time.Time) (uint64, error) {
+	settle := time.NewTimer(rederiveSettle)
+	defer settle.Stop()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return last, ctx.Err()
+		case <-settle.C:
+			return last, nil
+		case <-tick.C:
+			if r.now().After(tailEnd) {
+				return last, nil
+			}
+			n, err := lastRawSeq(ctx, r.js, subj)
+			if err != nil {
+				return last, err
+			}
+			if n > last {
+				return n, nil
+			}
+		}
+	}
 }
 
 func (r *Repairer) finish(rd drift.Rederive) drift.Rederive {
