@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sort"
 	"strings"
@@ -343,6 +344,9 @@ func (c *Connections) Test(ctx context.Context, tenant, id string) error {
 	con, err := c.reg.New(conn, c.deps)
 	if err != nil {
 		return redact(err, conn.Secrets)
+	}
+	if cl, ok := con.(io.Closer); ok {
+		defer cl.Close()
 	}
 	if err := con.Check(ctx); err != nil {
 		return redact(fmt.Errorf("check %s connection: %w", conn.System, err), conn.Secrets)

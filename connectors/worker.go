@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
 	"time"
@@ -250,6 +251,10 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 	if err != nil {
 		w.failPermanently(bg, msg, job, &PermanentError{Err: redact(err, conn.Secrets)}, log)
 		return
+	}
+	// A connector that keeps sessions between fetches (CDC) releases them.
+	if cl, ok := con.(io.Closer); ok {
+		defer cl.Close()
 	}
 
 	st, err := w.sync(ctx, msg, job, conn, con, it, log)

@@ -11,6 +11,7 @@ import (
 	"github.com/autonomos/autonomos/connectors/dynamics"
 	"github.com/autonomos/autonomos/connectors/httpx"
 	"github.com/autonomos/autonomos/connectors/hubspot"
+	"github.com/autonomos/autonomos/connectors/pgsource"
 	"github.com/autonomos/autonomos/connectors/salesforce"
 	"github.com/autonomos/autonomos/gateway"
 	"github.com/autonomos/autonomos/streams"
@@ -24,6 +25,7 @@ func registry() connectors.Registry {
 		salesforce.System: salesforce.NewFactory(salesforce.Options{Budgets: budgets}),
 		hubspot.System:    hubspot.NewFactory(hubspot.Options{Budgets: budgets}),
 		dynamics.System:   dynamics.NewFactory(dynamics.Options{Budgets: budgets}),
+		pgsource.System:   pgsource.Factory,
 	}
 }
 

@@ -57,8 +57,6 @@ type Config struct {
 	PageSize int
 	// DSN is the connection string (secret).
 	DSN string
-
-	conn *pgconn.Config
 }
 
 // String never shows the DSN.
@@ -128,12 +126,10 @@ func ParseConfig(c connectors.Connection) (Config, error) {
 	cfg.DSN = strings.TrimSpace(c.Secrets["dsn"])
 	if cfg.DSN == "" {
 		s.fail("secrets.dsn", "required (a Postgres URL or key=value connection string)")
-	} else if pc, err := pgconn.ParseConfig(cfg.DSN); err != nil {
+	} else if _, err := pgconn.ParseConfig(cfg.DSN); err != nil {
 		// The parser's message quotes the string, which may hold a
 		// password: say what is wrong without it.
 		s.fail("secrets.dsn", "not a valid Postgres connection string (URL or key=value)")
-	} else {
-		cfg.conn = pc
 	}
 	return cfg, s.err()
 }

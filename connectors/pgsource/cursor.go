@@ -108,9 +108,15 @@ func parseCursor(s string) (cursor, error) {
 		return cursor{}, fmt.Errorf("unknown cursor phase %q", c.Phase)
 	}
 	for i := 1; i < len(c.Segs); i++ {
-		if c.Segs[i].From == nil {
+		if len(c.Segs[i].From) == 0 {
 			return cursor{}, errors.New("cursor segment without a start key")
 		}
+	}
+	if len(c.Segs) > 0 {
+		c.Segs[0].From = nil
+	}
+	if len(c.After) == 0 {
+		c.After = nil
 	}
 	return c, nil
 }
@@ -126,8 +132,11 @@ func (c cursor) pos() pos { return pos{LSN: c.LSN, N: c.N} }
 // floor is the lowest LSN the table still needs from the replication slot:
 // nothing of the table committed below it is pending.
 func (c cursor) floor() lsn {
-	if c.Phase == phaseStream {
+	switch {
+	case c.Phase == phaseStream:
 		return c.LSN
+	case len(c.Segs) == 0: // poll, or no cursor
+		return 0
 	}
 	m := c.Segs[0].LSN
 	for _, s := range c.Segs[1:] {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"sync"
 	"time"
 
@@ -27,16 +26,20 @@ const applicationName = "autonomos-pgsource"
 // replication (cdc) or by polling.
 //
 // Check, Objects, Fetch and Close may not be called concurrently (the
-// Runner calls one at a time); Close waits for a running Fetch. Between
-// Fetch calls the connector keeps its connections open (in cdc mode a
-// regular session, the snapshot transaction while tables are being
-// snapshotted, and the replication session): whoever made the connector
-// calls Close when done with it (it implements io.Closer). A connector that
-// is dropped without Close loses nothing: its sessions end when the server
-// times them out (wal_sender_timeout for the replication session,
-// idle_in_transaction_session_timeout of 10 minutes for the snapshot) or
-// when the garbage collector closes their sockets, and the next connector
-// resumes from the stored cursors.
+// Runner calls one at a time); Close waits for a running Fetch, which ends
+// within moments of its ctx's end. Within a sync, between Fetch calls, the
+// connector keeps its sessions open: a regular one, in cdc mode the
+// snapshot transaction while tables are being snapshotted and the
+// replication session. It releases them all when a Fetch fails and when
+// the last object's Fetch reports More=false (the end of a sync), so a
+// connector that finished its sync holds nothing. Whoever made the
+// connector calls Close when done with it (it implements io.Closer) to
+// release them after a sync that ended early (cancelled, or failed
+// publishing). A connector dropped without Close loses nothing either: its
+// sessions end when the server times them out (wal_sender_timeout for the
+// replication session, idle_in_transaction_session_timeout of 10 minutes
+// for the snapshot) or when the garbage collector closes their sockets,
+// and the next connector resumes from the stored cursors.
 type Connector struct {
 	cfg Config
 	log *slog.Logger
@@ -48,7 +51,6 @@ type Connector struct {
 	metaAt  time.Time // last use of meta
 	snap    *snapshot
 	sess    *session
-	idle    *pgconn.PgConn // a replication connection between streams
 	acked   map[string]cursor // cdc: the cursor the Runner last handed in, per object
 	latest  map[string]cursor // cdc: the newest cursor known per object (acked or returned)
 	columns map[string][]relColumn
@@ -75,9 +77,6 @@ func New(c connectors.Connection, d connectors.Deps) (*Connector, error) {
 		return nil, err
 	}
 	log := d.Log
-	if os.Getenv("PGSOURCE_DEBUG") != "" {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -158,7 +157,7 @@ func (c *Connector) Fetch(ctx context.Context, object, cur string) (connectors.P
 			return connectors.Page{}, ctx.Err()
 		}
 		if isPermanent(err) || attempt >= len(retryDelays) {
-			return connectors.Page{}, fmt.Errorf("%s: %w", object, classify(err))
+			return connectors.Page{}, classify(err)
 		}
 		c.log.Warn("fetch failed; retrying", "object", object, "attempt", attempt+1, "retry_in", retryDelays[attempt], "error", err)
 		if err := sleep(ctx, retryDelays[attempt]); err != nil {
@@ -294,6 +293,7 @@ func (c *Connector) connConfig(extra map[string]string) (*pgx.ConnConfig, error)
 	if err != nil {
 		return nil, permanent("secrets.dsn is not a valid Postgres connection string")
 	}
+	delete(cc.RuntimeParams, "replication") // only the replication session replicates
 	for k, v := range sessionParams {
 		cc.RuntimeParams[k] = v
 	}

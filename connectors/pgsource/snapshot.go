@@ -224,6 +224,11 @@ func (c *Connector) ensurePublication(ctx context.Context, t *table, st slotStat
 		return nil, err
 	}
 	with := " WITH (publish = 'insert, update, delete')"
+	if serverMajor(conn.PgConn()) >= 13 {
+		// Changes of a partitioned table's partitions arrive under the
+		// table's own name.
+		with = " WITH (publish = 'insert, update, delete', publish_via_partition_root = true)"
+	}
 	switch {
 	case !st.pubExists:
 		var names []string

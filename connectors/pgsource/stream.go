@@ -75,30 +75,24 @@ type session struct {
 	warned   bool      // a TRUNCATE was reported
 }
 
-// closeSession closes the replication connections without ceremony.
+// closeSession closes the replication connection without ceremony.
 func (c *Connector) closeSession() {
 	if c.sess != nil {
 		closeQuietly(c.sess.conn)
 		c.sess = nil
 	}
-	closeQuietly(c.idle)
-	c.idle = nil
 }
 
 // stopSession ends the stream cleanly (CopyDone), which releases the slot
-// at once, and keeps the connection for the next START_REPLICATION.
+// before the server answers, then closes the connection. (A walsender
+// does not stream again after a CopyDone, so the connection is not
+// reused.)
 func (c *Connector) stopSession(ctx context.Context) {
 	if c.sess == nil {
 		return
 	}
-	conn := c.sess.conn
-	c.sess = nil
-	if err := endCopy(ctx, conn); err != nil {
-		closeQuietly(conn)
-		return
-	}
-	closeQuietly(c.idle)
-	c.idle = conn
+	_ = endCopy(ctx, c.sess.conn)
+	c.closeSession()
 }
 
 // endCopy ends the replication stream's COPY mode and waits until the
@@ -168,12 +162,9 @@ func (c *Connector) startSession(ctx context.Context, t *table, cu cursor) (*ses
 	if err := c.checkStream(t, cu, st); err != nil {
 		return nil, err
 	}
-	conn := c.idle
-	c.idle = nil
-	if conn == nil {
-		if conn, err = c.connectReplication(ctx); err != nil {
-			return nil, err
-		}
+	conn, err := c.connectReplication(ctx)
+	if err != nil {
+		return nil, err
 	}
 	// A slot still held by a session that is ending (ours, closed without
 	// CopyDone, or a killed process's) is released within moments.
@@ -343,7 +334,6 @@ func (c *Connector) receive(ctx context.Context, t *table, cu cursor, s *session
 				if err != nil {
 					return connectors.Page{}, fmt.Errorf("replication keepalive: %w", err)
 				}
-				c.log.Debug("XXX keepalive", "walend", lsn(ka.ServerWALEnd).String(), "txn", s.txn != nil, "p", b.p.LSN.String())
 				// Every transaction committed before the server's sent
 				// position has been received.
 				if end := (pos{LSN: lsn(ka.ServerWALEnd)}); s.txn == nil && b.p.less(end) {
@@ -419,7 +409,6 @@ func (c *Connector) handle(ctx context.Context, s *session, b *pageBuilder, data
 	case *pglogrepl.BeginMessage:
 		s.txn = &txnState{lsn: lsn(m.FinalLSN), at: m.CommitTime}
 	case *pglogrepl.CommitMessage:
-		c.log.Debug("XXX commit", "end", lsn(m.TransactionEndLSN).String(), "p", b.p.LSN.String())
 		s.txn = nil
 		if end := (pos{LSN: lsn(m.TransactionEndLSN)}); b.p.less(end) {
 			b.p = end
@@ -523,8 +512,13 @@ func (c *Connector) relation(s *session, t *table, id uint32) (*relation, error)
 }
 
 // emit adds a change of the page's table numbered in its transaction,
-// unless it is at or before the page's position or already in the rows of
-// its key range's snapshot.
+// unless it is at or before the page's position, or an upsert already in
+// the rows of its key range's snapshot. Deletes are never skipped for a
+// snapshot: a process that died mid-snapshot may have published rows past
+// its checkpoint from its older snapshot, and a row deleted before the
+// resumed snapshot must leave the views all the same (a delete of a row
+// never published is harmless; versions order a delete against a later
+// re-insert).
 func (c *Connector) emit(ctx context.Context, s *session, b *pageBuilder, r connectors.Record, key []string) error {
 	s.txn.n++
 	here := pos{LSN: s.txn.lsn, N: s.txn.n}
@@ -532,9 +526,11 @@ func (c *Connector) emit(ctx context.Context, s *session, b *pageBuilder, r conn
 		return nil
 	}
 	b.p = here
-	skip, err := c.inSnapshot(ctx, b.t, b.cu.Segs, here.LSN, key)
-	if err != nil || skip {
-		return err
+	if !r.Deleted {
+		skip, err := c.inSnapshot(ctx, b.t, b.cu.Segs, here.LSN, key)
+		if err != nil || skip {
+			return err
+		}
 	}
 	if len(b.recs) == 0 {
 		b.firstAt = time.Now()

@@ -54,8 +54,15 @@ func StartCluster(settings map[string]string) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	reapStale(bin)
 	dir, err := os.MkdirTemp("", "pgsourcetest-*")
 	if err != nil {
+		return nil, err
+	}
+	// The owner's pid lets a later run stop a cluster whose test process
+	// died without stopping it (a test timeout, a kill).
+	if err := os.WriteFile(filepath.Join(dir, "owner.pid"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		os.RemoveAll(dir)
 		return nil, err
 	}
 	c := &Cluster{dir: dir, data: filepath.Join(dir, "data"), bin: bin}
@@ -204,6 +211,32 @@ func (c *Cluster) run(tool string, args ...string) ([]byte, error) {
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
 	return out.Bytes(), err
+}
+
+// reapStale stops and removes the clusters of test processes that are
+// gone.
+func reapStale(bin string) {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "pgsourcetest-*"))
+	for _, dir := range dirs {
+		b, err := os.ReadFile(filepath.Join(dir, "owner.pid"))
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || pid <= 0 || processAlive(pid) {
+			continue
+		}
+		c := &Cluster{dir: dir, data: filepath.Join(dir, "data"), bin: bin}
+		if os.Geteuid() == 0 {
+			c.runAs = "postgres"
+		}
+		_ = c.Stop()
+	}
+}
+
+func processAlive(pid int) bool {
+	_, err := os.Stat(filepath.Join("/proc", strconv.Itoa(pid)))
+	return err == nil
 }
 
 func binDir() (string, error) {

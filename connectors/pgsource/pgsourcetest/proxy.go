@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -249,14 +248,8 @@ func (p *Proxy) forward(dst io.Writer, src io.Reader) error {
 		if n < 4 {
 			return errors.New("bad message length")
 		}
-		if hdr[0] == 'Q' || hdr[0] == 'E' || hdr[0] == 'P' {
-			if os.Getenv("PGSOURCETEST_TRACE") != "" {
-				b, _ := r.Peek(min(n-4, 120))
-				fmt.Fprintf(os.Stderr, "proxy %c %q\n", hdr[0], b)
-			}
-			if hdr[0] != 'P' {
-				p.requests.Add(1)
-			}
+		if hdr[0] == 'Q' || hdr[0] == 'E' {
+			p.requests.Add(1)
 		}
 		if _, err := dst.Write(hdr[:]); err != nil {
 			return err
