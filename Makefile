@@ -52,6 +52,8 @@ test-runbook: $(BIN)
 
 bench: $(BIN)
 	./$(BIN) bench --records $${BENCH_RECORDS:-200000}
+	# Postgres CDC: change-to-visible latency at 1,000 changes/s, and fetch throughput.
+	$(GO) test -run '^$$' -bench 'ChangeToVisible|Fetch' -benchtime=1x ./connectors/pgsource
 
 bench-drift: $(BIN)
 	./$(BIN) bench drift
