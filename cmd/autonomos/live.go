@@ -49,6 +49,8 @@ func (s *system) wireLive(ctx context.Context, deps *gateway.Deps) error {
 		reg.Register(collectors.NewGoCollector()),
 		reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})),
 		reg.Register(newSubscriberCollector(s.subs)),
+		reg.Register(s.sinkMetrics.size),
+		reg.Register(s.sinkMetrics.latency),
 	); err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}

@@ -58,9 +58,11 @@ type system struct {
 	events   *connectors.EventLog
 	syncJobs *connectors.Jobs
 	agents   *agents.Agents
-	gw       *gateway.Server
-	watcher  *filesource.Watcher      // the watch folder, when --watch-dir
-	orch     *connectors.Orchestrator // AOA orchestrations, with the gateway
+	// sinkMetrics observe every store's upsert batches.
+	sinkMetrics *sinkMetrics
+	gw          *gateway.Server
+	watcher     *filesource.Watcher      // the watch folder, when --watch-dir
+	orch        *connectors.Orchestrator // AOA orchestrations, with the gateway
 
 	// Each group is cancelled and awaited in shutdown order.
 	gatewayRun, connectorRun, agentRun, subscriberRun runGroup
@@ -166,11 +168,12 @@ func startSystem(ctx context.Context, o options, log *slog.Logger) (sys *system,
 		s.stores = append(s.stores, s.pg)
 	}
 
+	s.sinkMetrics = newSinkMetrics()
 	if roles["subscriber"] {
 		for _, st := range s.stores {
 			// A store outage must not dead-letter good records: transient failures are
 			// retried with backoff (capped at 30s) for about 50 minutes.
-			sub, err := subscriber.New(s.js, s.pub, st, subscriber.Config{MaxDeliver: 100}, log)
+			sub, err := subscriber.New(s.js, s.pub, s.sinkMetrics.metered(st), subscriber.Config{MaxDeliver: 100}, log)
 			if err != nil {
 				return nil, err
 			}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -121,6 +122,21 @@ func TestUploadLandsInBothStoresIdentically(t *testing.T) {
 			t.Fatalf("%s: stores differ", ent)
 		}
 		t.Logf("%s: %d rows, identical in Postgres and DuckDB", ent.Plural(), len(pg))
+	}
+	// Upsert batches are measured per store.
+	req, _ := http.NewRequest(http.MethodGet, base+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`autonomos_upsert_batch_size_count{sink="postgres"}`, `autonomos_upsert_batch_size_count{sink="duckdb"}`,
+		`autonomos_upsert_batch_seconds_bucket{outcome="ok",sink="duckdb"`} {
+		if !strings.Contains(string(metrics), want) {
+			t.Fatalf("/metrics lacks %s", want)
+		}
 	}
 	// And the API answers from the stores: the view of one record.
 	rows, err := c.view(context.Background(), "opportunities", url.Values{"opportunity_id": {"OPP-00002"}})
