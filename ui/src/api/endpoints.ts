@@ -81,8 +81,9 @@ export function createApi(c: ApiClient) {
 
     // drift
     drift: (status: DriftStatus) => c.get<Page<DriftFinding>>('/api/v1/aam/drift', { query: { status } }),
-    approveDrift: (id: string, proposalIds?: string[]) =>
-      c.post<unknown>(`/api/v1/aam/drift/${enc(id)}/approve`, proposalIds ? { proposal_ids: proposalIds } : {}),
+    /** choices: canonical field → source field; omitted approves every queued proposal. */
+    approveDrift: (id: string, choices?: Record<string, string>) =>
+      c.post<unknown>(`/api/v1/aam/drift/${enc(id)}/approve`, choices ? { choices } : {}),
     rejectDrift: (id: string) => c.post<unknown>(`/api/v1/aam/drift/${enc(id)}/reject`, {}),
 
     // mappings

@@ -230,19 +230,31 @@ export interface DlqEntry {
 
 export type DriftStatus = 'open' | 'applied' | 'rejected' | 'queued';
 
+/** One repair proposal: which source field should feed a canonical field. */
 export interface Proposal {
-  id: string;
-  source_field: string;
-  target_field: string;
+  /** The canonical field that needs a source (unique within a finding). */
+  target: string;
+  /** The chosen source field; absent when the matcher found none. */
+  source?: string;
   confidence: number;
   reasons: string[];
+  /** queued, applied or rejected */
   status: string;
+  decision?: string;
+  proposer?: string;
 }
 
 export interface Rename {
   from: string;
   to: string;
-  confidence?: number;
+  score?: number;
+}
+
+/** A source field as the schema observer saw it. */
+export interface DriftField {
+  name: string;
+  samples?: string[];
+  added?: boolean;
 }
 
 export interface DriftFinding {
@@ -251,13 +263,19 @@ export interface DriftFinding {
   system: string;
   object: string;
   severity: string;
-  added: string[];
-  removed: string[];
+  added: (string | DriftField)[];
+  removed: (string | DriftField)[];
   type_changed: (string | { field: string; from?: string; to?: string })[];
   renames: Rename[];
   status: string;
-  created_at: string;
+  detected_at?: string;
+  created_at?: string;
   proposals: Proposal[];
+}
+
+/** The name of a field whether the server sent a name or a field object. */
+export function fieldName(f: string | DriftField): string {
+  return typeof f === 'string' ? f : f.name;
 }
 
 export interface OntologyField {

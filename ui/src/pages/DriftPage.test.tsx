@@ -12,15 +12,15 @@ const finding = {
   system: 'hubspot',
   object: 'deals',
   severity: 'high',
-  added: ['amount_usd'],
-  removed: ['amount'],
+  added: [{ name: 'amount_usd', samples: ['10.50'], added: true }],
+  removed: [{ name: 'amount' }],
   type_changed: [],
-  renames: [{ from: 'amount', to: 'amount_usd', confidence: 0.8 }],
+  renames: [{ from: 'amount', to: 'amount_usd', score: 0.8 }],
   status: 'open',
-  created_at: '2025-01-01T00:00:00Z',
+  detected_at: '2025-01-01T00:00:00Z',
   proposals: [
-    { id: 'p1', source_field: 'amount_usd', target_field: 'amount', confidence: 0.8, reasons: ['similar name', 'same type'], status: 'pending' },
-    { id: 'p2', source_field: 'amount_usd', target_field: 'extras', confidence: 0.4, reasons: [], status: 'pending' },
+    { target: 'amount', source: 'amount_usd', confidence: 0.8, reasons: ['similar name', 'same type'], status: 'queued', proposer: 'matcher' },
+    { target: 'close_date', source: 'closing', confidence: 0.4, reasons: [], status: 'queued', proposer: 'matcher' },
   ],
 };
 
@@ -40,10 +40,10 @@ describe('DriftPage', () => {
     expect(screen.getByText('Severity: high')).toBeInTheDocument();
     expect(screen.getByText('similar name')).toBeInTheDocument();
     expect(screen.getByText(/amount → amount_usd/)).toBeInTheDocument();
-    await userEvent.click(screen.getByRole('checkbox', { name: 'Include amount_usd → extras' }));
+    await userEvent.click(screen.getByRole('checkbox', { name: 'Include closing → close_date' }));
     await userEvent.click(screen.getByRole('button', { name: '✓ Approve 1 selected' }));
     expect(await screen.findByText(/Approved 1 proposal/)).toBeInTheDocument();
-    expect(approved).toEqual({ proposal_ids: ['p1'] });
+    expect(approved).toEqual({ choices: { amount: 'amount_usd' } });
     expect(screen.getByTestId('rederived')).toHaveTextContent('Waiting for re-derived hubspot records');
     const ws = FakeWebSocket.last();
     act(() => {

@@ -1,7 +1,7 @@
 import { useState } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api, listOf } from '../api/endpoints';
-import type { DriftFinding, DriftStatus, RecordEvent } from '../api/types';
+import { fieldName, type DriftFinding, type DriftStatus, type RecordEvent } from '../api/types';
 import { useCanEdit } from '../auth/AuthContext';
 import { PageHeader } from '../components/Layout';
 import { ActionMessage, QueryView } from '../components/States';
@@ -99,7 +99,9 @@ function FindingCard({ finding }: { finding: DriftFinding }) {
   const qc = useQueryClient();
   const canEdit = useCanEdit();
   const proposals = finding.proposals ?? [];
-  const pendingIds = proposals.filter((p) => !['applied', 'rejected', 'approved'].includes(p.status?.toLowerCase?.() ?? '')).map((p) => p.id);
+  const pendingIds = proposals
+    .filter((p) => p.source && !['applied', 'rejected', 'approved'].includes(p.status?.toLowerCase?.() ?? ''))
+    .map((p) => p.target);
   const [selected, setSelected] = useState<Set<string>>(() => new Set(pendingIds));
   const [result, setResult] = useState<string | null>(null);
   const [approvedAt, setApprovedAt] = useState<number | null>(null);
@@ -119,7 +121,11 @@ function FindingCard({ finding }: { finding: DriftFinding }) {
     void qc.invalidateQueries({ queryKey: ['mappings'] });
   };
   const approve = useMutation({
-    mutationFn: (ids: string[] | undefined) => api.approveDrift(finding.id, ids),
+    mutationFn: (ids: string[] | undefined) =>
+      api.approveDrift(
+        finding.id,
+        ids ? Object.fromEntries(proposals.filter((p) => ids.includes(p.target) && p.source).map((p) => [p.target, p.source as string])) : undefined,
+      ),
     onSuccess: (_r, ids) => {
       setResult(`Approved ${ids ? `${ids.length} proposal${ids.length === 1 ? '' : 's'}` : 'all proposals'}. The mapping gets a new version and the affected records are re-derived.`);
       setApprovedAt(Date.now());
@@ -135,6 +141,7 @@ function FindingCard({ finding }: { finding: DriftFinding }) {
     },
   });
   const busy = approve.isPending || reject.isPending;
+  const detectedAt = finding.detected_at ?? finding.created_at ?? '';
   const isOpen = ['open', 'queued'].includes(finding.status);
   const typeChanged = (finding.type_changed ?? []).map((t) => (typeof t === 'string' ? t : `${t.field}${t.from || t.to ? ` (${t.from ?? '?'} → ${t.to ?? '?'})` : ''}`));
 
@@ -147,15 +154,18 @@ function FindingCard({ finding }: { finding: DriftFinding }) {
         <StatusBadge status={finding.severity} label={`Severity: ${finding.severity}`} />
         <StatusBadge status={finding.status} />
         <span className="muted small">
-          detected <time dateTime={finding.created_at} title={formatTime(finding.created_at)}>{formatRelative(finding.created_at)}</time>
+          detected{' '}
+          <time dateTime={detectedAt} title={formatTime(detectedAt)}>
+            {formatRelative(detectedAt)}
+          </time>
           {finding.connection_id ? ` · connection ${shortId(finding.connection_id, 10)}` : ''}
         </span>
       </header>
       <dl className="drift-fields">
-        <FieldList label="Added" items={finding.added ?? []} sign="+" />
-        <FieldList label="Removed" items={finding.removed ?? []} sign="−" />
+        <FieldList label="Added" items={(finding.added ?? []).map(fieldName)} sign="+" />
+        <FieldList label="Removed" items={(finding.removed ?? []).map(fieldName)} sign="−" />
         <FieldList label="Type changed" items={typeChanged} sign="~" />
-        <FieldList label="Renamed" items={(finding.renames ?? []).map((r) => `${r.from} → ${r.to}${r.confidence !== undefined ? ` (${formatPercent(r.confidence)})` : ''}`)} sign="↦" />
+        <FieldList label="Renamed" items={(finding.renames ?? []).map((r) => `${r.from} → ${r.to}${r.score !== undefined ? ` (${formatPercent(r.score)})` : ''}`)} sign="↦" />
       </dl>
 
       <h3 className="small-heading">Proposed repairs</h3>
@@ -182,25 +192,25 @@ function FindingCard({ finding }: { finding: DriftFinding }) {
               {proposals.map((p) => {
                 const band = confidenceBand(p.confidence);
                 return (
-                  <tr key={p.id} data-proposal-id={p.id}>
+                  <tr key={p.target} data-proposal-id={p.target}>
                     {isOpen ? (
                       <td>
                         <input
                           type="checkbox"
-                          checked={selected.has(p.id)}
-                          disabled={!pendingIds.includes(p.id)}
-                          aria-label={`Include ${p.source_field} → ${p.target_field}`}
+                          checked={selected.has(p.target)}
+                          disabled={!pendingIds.includes(p.target)}
+                          aria-label={`Include ${p.source ?? 'no source'} → ${p.target}`}
                           onChange={() => {
                             const next = new Set(selected);
-                            if (next.has(p.id)) next.delete(p.id);
-                            else next.add(p.id);
+                            if (next.has(p.target)) next.delete(p.target);
+                            else next.add(p.target);
                             setSelected(next);
                           }}
                         />
                       </td>
                     ) : null}
-                    <td className="mono">{p.source_field}</td>
-                    <td className="mono">{p.target_field}</td>
+                    <td className="mono">{p.source ?? '—'}</td>
+                    <td className="mono">{p.target}</td>
                     <td>
                       <div className="confidence">
                         <meter min={0} max={1} low={0.6} high={0.85} optimum={1} value={p.confidence} aria-label={`Confidence ${formatPercent(p.confidence)}`} />
