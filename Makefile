@@ -10,7 +10,7 @@ GO_SRC := $(shell find . -name '*.go' -not -path './ui/node_modules/*' 2>/dev/nu
 AUTONOMOS_TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 export AUTONOMOS_TEST_POSTGRES_URL
 
-.PHONY: build run demo test test-go test-ui test-e2e test-runbook ui bench bench-drift lint clean
+.PHONY: build run demo test test-go test-ui test-e2e test-runbook soak ui bench bench-drift lint clean
 
 build: $(BIN)
 
@@ -34,10 +34,18 @@ test: test-go test-ui test-e2e test-runbook
 
 # Go packages, without the ones npm vendors under ui/node_modules.
 GO_PKGS = $$($(GO) list ./... | grep -v /node_modules/)
+# The CDC connector's replication test snapshots 10,000 rows under -short
+# (make test) and 100,000 in make soak.
+CDC_PKGS = ./connectors/pgsource/...
 
 test-go: ui/dist/index.html
 	$(GO) vet $(GO_PKGS)
-	$(GO) test -race -count=1 -timeout 20m $(GO_PKGS)
+	$(GO) test -race -count=1 -timeout 20m $$($(GO) list ./... | grep -v /node_modules/ | grep -v /connectors/pgsource)
+	$(GO) test -race -count=1 -timeout 10m -short $(CDC_PKGS)
+
+# The long runs: the CDC replication test at 100,000 rows.
+soak:
+	$(GO) test -race -count=1 -timeout 30m -run 'TestReplication' $(CDC_PKGS)
 
 test-ui: ui/node_modules/.stamp
 	cd ui && npm run lint && npm test
