@@ -177,6 +177,9 @@ func (s *JobStore) Unfinished(ctx context.Context) ([]*Job, error) {
 	for k := range lister.Keys() {
 		tenant, id, _ := strings.Cut(k, ".")
 		j, err := s.Get(ctx, tenant, id)
+		if errors.Is(err, ErrNotFound) {
+			continue // removed since the listing, or not a job key
+		}
 		if err != nil {
 			return nil, err
 		}
