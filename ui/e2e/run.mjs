@@ -389,7 +389,11 @@ async function main() {
         await page.waitForTimeout(1000);
         await page.reload();
       }
-      const finding = page.locator('article.finding').filter({ has: proposalRow }).first();
+      // `has` is resolved inside each article, so it names the row alone.
+      const finding = page
+        .locator('article.finding')
+        .filter({ has: page.locator('tr[data-proposal-id]').filter({ hasText: 'opportunity_name' }) })
+        .first();
       findingId = (await finding.getAttribute('data-finding-id')) || '';
       const target = (await proposalRow.locator('td.mono').nth(1).innerText()).trim();
       if (target !== 'name') throw new Error(`the proposal maps opportunity_name to "${target}", expected "name"`);
