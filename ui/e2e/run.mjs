@@ -405,14 +405,15 @@ async function main() {
       const finding = page.locator(`article.finding[data-finding-id="${findingId}"]`);
       const approve = finding.getByRole('button', { name: /Approve/ });
       if (await approve.isDisabled()) throw new Error(`the Approve button is disabled: "${(await approve.innerText()).trim()}"`);
+      // The page confirms and then refetches, moving the finding out of the
+      // queued tab; judge by the server's answer to the click.
+      const answered = page.waitForResponse((r) => r.url().includes(`/api/v1/aam/drift/${findingId}/approve`), { timeout: TIMEOUT });
       await approve.click();
-      await finding
-        .getByText(/^Approved /)
-        .waitFor({ timeout: TIMEOUT })
-        .catch(async () => {
-          const alert = await finding.locator('[role="alert"]').allInnerTexts();
-          throw new Error(`the approval did not succeed${alert.length ? `: ${alert.join(' | ')}` : ''}`);
-        });
+      const res = await answered;
+      if (res.status() !== 200) {
+        const alert = await finding.locator('[role="alert"]').allInnerTexts().catch(() => []);
+        throw new Error(`the approval did not succeed: HTTP ${res.status()}${alert.length ? `: ${alert.join(' | ')}` : ''}`);
+      }
       await shootBoth(page, 'drift-approved');
     });
 
