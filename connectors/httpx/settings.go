@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/autonomos/autonomos/canonical"
 	"github.com/autonomos/autonomos/connectors"
@@ -35,7 +36,12 @@ func (s *Settings) Fail(field, format string, a ...any) {
 	s.errs = append(s.errs, &canonical.FieldError{Field: field, Reason: fmt.Sprintf(format, a...)})
 }
 
-func (s *Settings) raw(key string) (any, bool) {
+// Failures counts the problems recorded so far.
+func (s *Settings) Failures() int { return len(s.errs) }
+
+// Raw returns a setting's value, marking the key as read; absent, null and
+// blank text are reported as missing.
+func (s *Settings) Raw(key string) (any, bool) {
 	s.read[key] = true
 	v, ok := s.config[key]
 	if !ok || v == nil {
@@ -49,7 +55,7 @@ func (s *Settings) raw(key string) (any, bool) {
 
 // String reads a text setting (def when absent or blank).
 func (s *Settings) String(key, def string) string {
-	v, ok := s.raw(key)
+	v, ok := s.Raw(key)
 	if !ok {
 		return def
 	}
@@ -89,10 +95,29 @@ func (s *Settings) URL(key, def string, required bool) string {
 	return def
 }
 
+// Duration reads a Go duration such as "30s" in [0, hi] (def when absent).
+func (s *Settings) Duration(key string, def, hi time.Duration) time.Duration {
+	v, ok := s.Raw(key)
+	if !ok {
+		return def
+	}
+	str, isStr := v.(string)
+	if !isStr {
+		s.Fail("config."+key, "want a duration such as \"30s\", got %T", v)
+		return def
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(str))
+	if err != nil || d < 0 || d > hi {
+		s.Fail("config."+key, "want a duration from 0s to %v, got %q", hi, str)
+		return def
+	}
+	return d
+}
+
 // Int reads a whole number in [lo, hi] (def when absent). JSON numbers,
 // Go integers and numeric text are accepted.
 func (s *Settings) Int(key string, def, lo, hi int) int {
-	v, ok := s.raw(key)
+	v, ok := s.Raw(key)
 	if !ok {
 		return def
 	}
@@ -134,7 +159,7 @@ func (s *Settings) Int(key string, def, lo, hi int) int {
 // lower-cased alias to its name (e.g. "account" → "Account"); allowed, when
 // not nil, is the set of accepted names.
 func (s *Settings) List(key string, def []string, canon map[string]string, allowed func(string) bool) []string {
-	v, ok := s.raw(key)
+	v, ok := s.Raw(key)
 	if !ok {
 		return def
 	}

@@ -1,13 +1,9 @@
 package pgsource
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"regexp"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -15,6 +11,7 @@ import (
 
 	"github.com/autonomos/autonomos/canonical"
 	"github.com/autonomos/autonomos/connectors"
+	"github.com/autonomos/autonomos/connectors/httpx"
 )
 
 // Modes.
@@ -90,19 +87,19 @@ var (
 // of *canonical.FieldError naming every bad field ("config.<key>",
 // "secrets.<key>"). It never quotes the DSN.
 func ParseConfig(c connectors.Connection) (Config, error) {
-	s := &settings{config: c.Config, read: map[string]bool{}}
+	s := settings{httpx.NewSettings(c)}
 	cfg := Config{
 		Tables:        s.tables("tables"),
-		Mode:          s.str("mode", ModeCDC),
-		Publication:   s.str("publication", ""),
-		Slot:          s.str("slot", ""),
-		PollColumn:    s.str("poll_column", DefaultPollColumn),
-		DeletedColumn: s.str("deleted_column", ""),
-		PollInterval:  s.duration("poll_interval", 0, time.Hour),
-		PageSize:      s.int("page_size", DefaultPageSize, 1, 10000),
+		Mode:          s.String("mode", ModeCDC),
+		Publication:   s.String("publication", ""),
+		Slot:          s.String("slot", ""),
+		PollColumn:    s.String("poll_column", DefaultPollColumn),
+		DeletedColumn: s.String("deleted_column", ""),
+		PollInterval:  s.Duration("poll_interval", 0, time.Hour),
+		PageSize:      s.Int("page_size", DefaultPageSize, 1, 10000),
 	}
 	if cfg.Mode != ModeCDC && cfg.Mode != ModePoll {
-		s.fail("config.mode", "want cdc or poll, got %q", cfg.Mode)
+		s.Fail("config.mode", "want cdc or poll, got %q", cfg.Mode)
 	}
 	def := defaultName(c.ID)
 	for _, n := range []struct {
@@ -112,26 +109,26 @@ func ParseConfig(c connectors.Connection) (Config, error) {
 		if *n.v == "" {
 			*n.v = def
 		} else if !reName.MatchString(*n.v) {
-			s.fail("config."+n.key, "want 1 to 63 of [a-z0-9_], got %q", *n.v)
+			s.Fail("config."+n.key, "want 1 to 63 of [a-z0-9_], got %q", *n.v)
 		}
 	}
 	for _, n := range []struct{ key, v string }{{"poll_column", cfg.PollColumn}, {"deleted_column", cfg.DeletedColumn}} {
 		if n.v != "" && len(n.v) > 63 {
-			s.fail("config."+n.key, "a column name is at most 63 bytes")
+			s.Fail("config."+n.key, "a column name is at most 63 bytes")
 		}
 	}
 	if cfg.DeletedColumn != "" && cfg.Mode != ModePoll {
-		s.fail("config.deleted_column", "only poll mode reads a soft-delete column (cdc sees real deletes)")
+		s.Fail("config.deleted_column", "only poll mode reads a soft-delete column (cdc sees real deletes)")
 	}
 	cfg.DSN = strings.TrimSpace(c.Secrets["dsn"])
 	if cfg.DSN == "" {
-		s.fail("secrets.dsn", "required (a Postgres URL or key=value connection string)")
+		s.Fail("secrets.dsn", "required (a Postgres URL or key=value connection string)")
 	} else if _, err := pgconn.ParseConfig(cfg.DSN); err != nil {
 		// The parser's message quotes the string, which may hold a
 		// password: say what is wrong without it.
-		s.fail("secrets.dsn", "not a valid Postgres connection string (URL or key=value)")
+		s.Fail("secrets.dsn", "not a valid Postgres connection string (URL or key=value)")
 	}
-	return cfg, s.err()
+	return cfg, s.Err()
 }
 
 // defaultName derives a slot or publication name from a connection id.
@@ -208,106 +205,16 @@ func splitName(s string) (schema, table string, err error) {
 	return parts[0], parts[1], nil
 }
 
-// settings reads a connection's config, collecting one FieldError per bad
-// key; keys nobody read are reported as unknown.
-type settings struct {
-	config map[string]any
-	read   map[string]bool
-	errs   []error
-}
-
-func (s *settings) fail(field, format string, a ...any) {
-	s.errs = append(s.errs, &canonical.FieldError{Field: field, Reason: fmt.Sprintf(format, a...)})
-}
-
-func (s *settings) raw(key string) (any, bool) {
-	s.read[key] = true
-	v, ok := s.config[key]
-	if !ok || v == nil {
-		return nil, false
-	}
-	if str, isStr := v.(string); isStr && strings.TrimSpace(str) == "" {
-		return nil, false
-	}
-	return v, true
-}
-
-func (s *settings) str(key, def string) string {
-	v, ok := s.raw(key)
-	if !ok {
-		return def
-	}
-	str, isStr := v.(string)
-	if !isStr {
-		s.fail("config."+key, "want text, got %T", v)
-		return def
-	}
-	return strings.TrimSpace(str)
-}
-
-func (s *settings) int(key string, def, lo, hi int) int {
-	v, ok := s.raw(key)
-	if !ok {
-		return def
-	}
-	var f float64
-	switch x := v.(type) {
-	case int:
-		f = float64(x)
-	case int64:
-		f = float64(x)
-	case float64:
-		f = x
-	case json.Number:
-		n, err := x.Float64()
-		if err != nil {
-			s.fail("config."+key, "not a number: %q", x)
-			return def
-		}
-		f = n
-	case string:
-		n, err := strconv.ParseFloat(strings.TrimSpace(x), 64)
-		if err != nil {
-			s.fail("config."+key, "not a number: %q", x)
-			return def
-		}
-		f = n
-	default:
-		s.fail("config."+key, "want a number, got %T", v)
-		return def
-	}
-	if f != math.Trunc(f) || f < float64(lo) || f > float64(hi) {
-		s.fail("config."+key, "want a whole number from %d to %d, got %v", lo, hi, v)
-		return def
-	}
-	return int(f)
-}
-
-func (s *settings) duration(key string, def, hi time.Duration) time.Duration {
-	v, ok := s.raw(key)
-	if !ok {
-		return def
-	}
-	str, isStr := v.(string)
-	if !isStr {
-		s.fail("config."+key, "want a duration such as \"30s\", got %T", v)
-		return def
-	}
-	d, err := time.ParseDuration(strings.TrimSpace(str))
-	if err != nil || d < 0 || d > hi {
-		s.fail("config."+key, "want a duration from 0s to %v, got %q", hi, str)
-		return def
-	}
-	return d
-}
+// settings is the shared config reader with the table list on top.
+type settings struct{ *httpx.Settings }
 
 // tables reads the table list: names, or objects {table, object, entity},
 // or one comma-separated string of names.
-func (s *settings) tables(key string) []Table {
+func (s settings) tables(key string) []Table {
 	field := "config." + key
-	v, ok := s.raw(key)
+	v, ok := s.Raw(key)
 	if !ok {
-		s.fail(field, `required: the tables to read, e.g. ["accounts"] or [{"table": "crm.accounts", "entity": "account"}]`)
+		s.Fail(field, `required: the tables to read, e.g. ["accounts"] or [{"table": "crm.accounts", "entity": "account"}]`)
 		return nil
 	}
 	var items []any
@@ -323,7 +230,7 @@ func (s *settings) tables(key string) []Table {
 	case []any:
 		items = x
 	default:
-		s.fail(field, "want a list of tables, got %T", v)
+		s.Fail(field, "want a list of tables, got %T", v)
 		return nil
 	}
 	var out []Table
@@ -339,73 +246,55 @@ func (s *settings) tables(key string) []Table {
 		case map[string]any:
 			for k := range x {
 				if k != "table" && k != "object" && k != "entity" {
-					s.fail(field, "item %d: unknown key %q (known: table, object, entity)", i+1, k)
+					s.Fail(field, "item %d: unknown key %q (known: table, object, entity)", i+1, k)
 				}
 			}
 			name, _ := x["table"].(string)
 			obj, okObj := x["object"].(string)
 			ent, okEnt := x["entity"].(string)
 			if _, has := x["object"]; has && !okObj {
-				s.fail(field, "item %d: object must be text", i+1)
+				s.Fail(field, "item %d: object must be text", i+1)
 			}
 			if _, has := x["entity"]; has && !okEnt {
-				s.fail(field, "item %d: entity must be text", i+1)
+				s.Fail(field, "item %d: entity must be text", i+1)
 			}
 			t.Name, t.Object = strings.TrimSpace(name), strings.TrimSpace(obj)
 			if t.Name == "" {
-				s.fail(field, "item %d: table is required", i+1)
+				s.Fail(field, "item %d: table is required", i+1)
 				continue
 			}
 			if ent = strings.TrimSpace(ent); ent != "" {
 				e, err := canonical.ParseEntity(ent)
 				if err != nil {
-					s.fail(field, "item %d: %v", i+1, err)
+					s.Fail(field, "item %d: %v", i+1, err)
 				}
 				t.Entity = e
 			}
 		default:
-			s.fail(field, "item %d: want a table name or {table, object, entity}, got %T", i+1, it)
+			s.Fail(field, "item %d: want a table name or {table, object, entity}, got %T", i+1, it)
 			continue
 		}
 		_, table, err := splitName(t.Name)
 		if err != nil {
-			s.fail(field, "table %q: %v", t.Name, err)
+			s.Fail(field, "table %q: %v", t.Name, err)
 			continue
 		}
 		if t.Object == "" {
 			t.Object = table
 		}
 		if !reObject.MatchString(t.Object) {
-			s.fail(field, "table %q: object name %q must be 1 to 128 of [A-Za-z0-9_-]; set object", t.Name, t.Object)
+			s.Fail(field, "table %q: object name %q must be 1 to 128 of [A-Za-z0-9_-]; set object", t.Name, t.Object)
 			continue
 		}
 		if prev, dup := objects[t.Object]; dup {
-			s.fail(field, "tables %q and %q share the object name %q; give one an object", prev, t.Name, t.Object)
+			s.Fail(field, "tables %q and %q share the object name %q; give one an object", prev, t.Name, t.Object)
 			continue
 		}
 		objects[t.Object] = t.Name
 		out = append(out, t)
 	}
-	if len(out) == 0 && len(s.errs) == 0 {
-		s.fail(field, "names no table")
+	if len(out) == 0 && s.Failures() == 0 {
+		s.Fail(field, "names no table")
 	}
 	return out
-}
-
-func (s *settings) err() error {
-	var unknown, known []string
-	for k := range s.config {
-		if !s.read[k] {
-			unknown = append(unknown, k)
-		}
-	}
-	for k := range s.read {
-		known = append(known, k)
-	}
-	sort.Strings(unknown)
-	sort.Strings(known)
-	for _, k := range unknown {
-		s.fail("config."+k, "unknown setting (known: %s)", strings.Join(known, ", "))
-	}
-	return errors.Join(s.errs...)
 }
