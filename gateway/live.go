@@ -50,9 +50,16 @@ type HubConfig struct {
 	// and is dropped, after at most that many bytes rather than the
 	// several MB an autotuned buffer may hold. 0: the OS default.
 	SocketBuffer int `yaml:"socket_buffer"`
+	// ChangeMemory is how many records per tenant with live clients the
+	// hub remembers (a hash per field of the last version) to name the
+	// changed_fields of the next version. Default 20000.
+	ChangeMemory int `yaml:"change_memory"`
 }
 
 func (c *HubConfig) defaults() {
+	if c.ChangeMemory == 0 {
+		c.ChangeMemory = 20000
+	}
 	if c.QueueSize == 0 {
 		c.QueueSize = 256
 	}
@@ -102,6 +109,9 @@ func (c *HubConfig) validate() error {
 	if c.MaxClients < 1 {
 		bad("max_clients", "must be at least 1, got %d", c.MaxClients)
 	}
+	if c.ChangeMemory < 1 {
+		bad("change_memory", "must be at least 1, got %d", c.ChangeMemory)
+	}
 	if c.SocketBuffer < 0 {
 		bad("socket_buffer", "must not be negative, got %d", c.SocketBuffer)
 	}
@@ -138,6 +148,8 @@ type Hub struct {
 
 	statsMu sync.Mutex
 	stats   map[string]*tenantStats
+
+	changes *changeTracker
 }
 
 // NewHub checks cfg (after defaults; one joined error naming every bad
@@ -157,7 +169,7 @@ func NewHub(js jetstream.JetStream, cfg HubConfig, log *slog.Logger) (*Hub, erro
 	h := &Hub{
 		js: js, cfg: cfg, log: log.With("component", "live_hub"), m: newHubMetrics(),
 		ready: make(chan struct{}), clients: map[string]map[*liveClient]struct{}{},
-		stats: map[string]*tenantStats{},
+		stats: map[string]*tenantStats{}, changes: newChangeTracker(cfg.ChangeMemory),
 	}
 	h.upgrader = websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
@@ -311,6 +323,7 @@ func (h *Hub) register(tenant string, resume bool) (*liveClient, context.Context
 	if set == nil {
 		set = map[*liveClient]struct{}{}
 		h.clients[tenant] = set
+		h.changes.forget(tenant) // anything kept predates this client: stale
 	}
 	set[c] = struct{}{}
 	h.n++
@@ -329,6 +342,7 @@ func (h *Hub) unregister(c *liveClient) {
 	delete(set, c)
 	if len(set) == 0 {
 		delete(h.clients, c.tenant)
+		h.changes.forget(c.tenant)
 	}
 	h.n--
 	h.m.clients.Dec()
@@ -366,6 +380,7 @@ func (h *Hub) onCanonical(msg jetstream.Msg) {
 	if !h.hasClients(tenant) {
 		return
 	}
+	rec.ChangedFields = h.changes.observe(tenant, rec.Entity, rec.ID, rec.Type == MsgRecordDeleted, rec.data)
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return

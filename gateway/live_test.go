@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -465,6 +466,44 @@ func TestLiveSeveralInstances(t *testing.T) {
 			if f.Seq != seqs[j] {
 				t.Fatalf("instance %d: frame %d seq %d, want %d", i+1, j, f.Seq, seqs[j])
 			}
+		}
+	}
+}
+
+// TestLiveChangedFields: a record's next version names exactly the fields
+// that changed (extras keys included); its first version, and a version
+// after a delete, say null (unknown), never a guess.
+func TestLiveChangedFields(t *testing.T) {
+	env := startLive(t, gateway.HubConfig{}, nil)
+	a := env.Register(t, "acme", "admin@acme.example", pw)
+	conn := env.dial(t, a.AccessToken, "")
+	streamstest.Eventually(t, 5*time.Second, func() error {
+		if n := env.Hub.Clients(); n != 1 {
+			return fmt.Errorf("%d clients", n)
+		}
+		return nil
+	})
+	t0 := time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC)
+	v1 := event("acme", "salesforce", canonical.AccountEntity, "r1", t0, canonical.OpUpsert, map[string]any{"Rating": "Hot", "City": "Berlin"})
+	v2 := event("acme", "salesforce", canonical.AccountEntity, "r1", t0.Add(time.Minute), canonical.OpUpsert, map[string]any{"Rating": "Cold", "City": "Berlin"})
+	v2.Record.(*canonical.Account).Name = "Renamed"
+	v3 := event("acme", "salesforce", canonical.AccountEntity, "r1", t0.Add(2*time.Minute), canonical.OpUpsert, map[string]any{"Rating": "Cold", "City": "Berlin"})
+	v3.Record.(*canonical.Account).Name = "Renamed"
+	v4 := event("acme", "salesforce", canonical.AccountEntity, "r1", t0.Add(3*time.Minute), canonical.OpUpsert, map[string]any{"Rating": "Cold"})
+	v4.Record.(*canonical.Account).Name = "Renamed"
+	del := event("acme", "salesforce", canonical.AccountEntity, "r1", t0.Add(4*time.Minute), canonical.OpDelete, nil)
+	v5 := event("acme", "salesforce", canonical.AccountEntity, "r1", t0.Add(5*time.Minute), canonical.OpUpsert, nil)
+	publish(t, env.NATS, v1, v2, v3, v4, del, v5)
+
+	got := readRecords(t, conn, 6, 10*time.Second)
+	want := []any{nil, []any{"extras.Rating", "name"}, []any{}, []any{"extras.City"}, nil, nil}
+	for i, f := range got {
+		cf, present := f.Raw["changed_fields"]
+		if !present {
+			t.Fatalf("frame %d has no changed_fields: %v", i, f.Raw)
+		}
+		if !reflect.DeepEqual(cf, want[i]) {
+			t.Fatalf("frame %d (%s) changed_fields = %#v, want %#v", i, f.Type, cf, want[i])
 		}
 	}
 }

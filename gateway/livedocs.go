@@ -41,7 +41,7 @@ var (
 	docLiveWS = opDoc{tag: "dcl", summary: "Live events of the token's tenant (WebSocket)",
 		description: "A WebSocket fed from the bus, never by polling a database. Authenticate with Authorization: Bearer, or ?token=<access token> " +
 			"(browsers cannot set headers on a WebSocket). Text frames, one JSON object each, with a type: " +
-			"record.upserted / record.deleted {seq, entity, id, event_id, source_system, source_object, connection_id, trace_id, time, mapping_version}, " +
+			"record.upserted / record.deleted {seq, entity, id, event_id, source_system, source_object, connection_id, trace_id, time, mapping_version, changed_fields} (changed_fields: the fields, and extras.<key>, that differ from the version this instance delivered before; null when that version is unknown here — first version, changed while the tenant had no client, or replayed), " +
 			"job.updated {job} (progress of long work: rows_read, published, done/total), connection.status, drift.* {drift_seq, finding_id, connection_id, system, object, severity, time}, " +
 			"dlq.added {dlq_seq, stage, reason, subject, sequence, attempts, trace_id, time}, " +
 			"stats {interval_ms, records, counts: [{entity, source_system, count}], dlq, drift} (events since the last stats, at most one per 100 ms, none while idle), " +

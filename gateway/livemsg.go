@@ -40,6 +40,15 @@ type RecordMessage struct {
 	TraceID        string `json:"trace_id,omitempty"`
 	Time           string `json:"time"` // the source version's time, RFC 3339
 	MappingVersion int    `json:"mapping_version"`
+	// ChangedFields names the fields that differ from the version of the
+	// record this gateway instance delivered before (top-level fields, and
+	// extras keys as "extras.<key>"), sorted. null when that version is not
+	// known here — the record's first version, one that changed while the
+	// tenant had no live client, or a replayed event — never a guess; [] when
+	// the new version equals the old one.
+	ChangedFields []string `json:"changed_fields"`
+
+	data json.RawMessage // the record, for the change tracker
 }
 
 // DLQMessage is a dead letter as the dashboard sees it, read from the DLQ
@@ -84,6 +93,7 @@ type ceLite struct {
 	SourceSystem   string          `json:"sourcesystem"`
 	SourceObject   string          `json:"sourceobject"`
 	MappingVersion json.RawMessage `json:"mappingversion"`
+	Data           json.RawMessage `json:"data"`
 }
 
 // subjectTokens splits a subject of the form <prefix>.<tenant>.<rest...>
@@ -133,7 +143,7 @@ func parseRecord(subject string, seq uint64, data []byte) (RecordMessage, string
 		Type: typ, Seq: seq, Entity: entity, ID: ce.Subject, EventID: ce.ID,
 		SourceSystem: ce.SourceSystem, SourceObject: ce.SourceObject,
 		ConnectionID: strings.TrimPrefix(ce.Source, "/connections/"),
-		TraceID:      ce.TraceID, Time: ce.Time, MappingVersion: mv,
+		TraceID:      ce.TraceID, Time: ce.Time, MappingVersion: mv, data: ce.Data,
 	}, tenant, nil
 }
 

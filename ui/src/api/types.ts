@@ -329,7 +329,7 @@ export interface RecordEvent {
   source_object?: string;
   trace_id?: string;
   time?: string;
-  changed_fields?: string[];
+  changed_fields?: string[] | null;
 }
 
 export interface StatsMessage {
