@@ -2,6 +2,7 @@ package streams
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -35,7 +36,10 @@ func NewJetStream(nc *nats.Conn, window int) (jetstream.JetStream, error) {
 	if window <= 0 {
 		window = 4096
 	}
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(window))
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(window),
+		// An ack lost with a stream leader that died is never answered:
+		// the timeout turns it into an error that Batch.Wait retries.
+		jetstream.WithPublishAsyncTimeout(asyncAckTimeout))
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
@@ -111,23 +115,84 @@ func (b *Batch) Len() int { return len(b.futures) }
 // Wait waits for every ack of the batch. It returns the number of messages
 // the stream accepted (including duplicates it dropped as already stored) and
 // the first error; the batch is empty afterwards.
+//
+// A publish that failed for a passing reason — the connection moved to
+// another server, the stream had no leader during an election, the ack never
+// came — is published again with backoff for up to PublishRetryFor. That is
+// safe because the message keeps its Nats-Msg-Id: if the first attempt was
+// stored after all, the stream drops the second and acknowledges it as a
+// duplicate. Any other error ends the wait at once.
 func (b *Batch) Wait(ctx context.Context) (int, error) {
 	defer func() { b.futures = b.futures[:0] }()
 	acked := 0
-	var firstErr error
-	for _, f := range b.futures {
-		select {
-		case <-f.Ok():
-			acked++
-		case err := <-f.Err():
-			if firstErr == nil {
-				firstErr = fmt.Errorf("publish %s: %w", f.Msg().Subject, err)
+	futures := b.futures
+	var (
+		again   []*nats.Msg // to publish again
+		lastErr error
+	)
+	deadline := time.Now().Add(PublishRetryFor)
+	backoff := 100 * time.Millisecond
+	for {
+		for _, f := range futures {
+			select {
+			case <-f.Ok():
+				acked++
+			case err := <-f.Err():
+				if !retriable(err) {
+					return acked, fmt.Errorf("publish %s: %w", f.Msg().Subject, err)
+				}
+				again, lastErr = append(again, f.Msg()), err
+			case <-ctx.Done():
+				return acked, ctx.Err()
 			}
+		}
+		if len(again) == 0 {
+			return acked, nil
+		}
+		if time.Now().After(deadline) {
+			return acked, fmt.Errorf("publish %s: %d messages unacknowledged after retrying for %v: %w",
+				again[0].Subject, len(again), PublishRetryFor, lastErr)
+		}
+		select {
+		case <-time.After(backoff):
 		case <-ctx.Done():
 			return acked, ctx.Err()
 		}
+		backoff = min(2*backoff, 2*time.Second)
+		futures = futures[:0]
+		var left []*nats.Msg
+		for _, m := range again {
+			f, err := b.p.js.PublishMsgAsync(m)
+			switch {
+			case err == nil:
+				futures = append(futures, f)
+			case retriable(err):
+				left, lastErr = append(left, m), err
+			default:
+				return acked, fmt.Errorf("publish %s: %w", m.Subject, err)
+			}
+		}
+		again = left
 	}
-	return acked, firstErr
+}
+
+// PublishRetryFor bounds how long Batch.Wait publishes a message again after
+// passing failures: long enough for a stream leader election or a client
+// reconnect, short enough that a cluster without quorum fails the job.
+const PublishRetryFor = time.Minute
+
+// asyncAckTimeout is how long an asynchronous publish waits for its ack.
+const asyncAckTimeout = 10 * time.Second
+
+// retriable says whether a failed publish may succeed when sent again.
+func retriable(err error) bool {
+	return errors.Is(err, nats.ErrDisconnected) ||
+		errors.Is(err, nats.ErrConnectionReconnecting) ||
+		errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) ||
+		errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.Is(err, jetstream.ErrAsyncPublishTimeout) ||
+		errors.Is(err, jetstream.ErrTooManyStalledMsgs)
 }
 
 // Publish publishes one message and waits for its ack.
