@@ -26,6 +26,10 @@ const (
 	BucketJobs         = "jobs"
 	BucketFingerprints = "fingerprints"
 	BucketSessions     = "sessions"
+	// BucketQuotas holds the token buckets shared by every instance: the
+	// gateway's per-tenant rate limits and the source orgs' API budgets
+	// (see streams/quota).
+	BucketQuotas = "quotas"
 )
 
 var tokenRE = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)

@@ -67,6 +67,9 @@ func BucketConfigs(c TopologyConfig) []jetstream.KeyValueConfig {
 		kv(BucketJobs, "job status", 1, 30*24*time.Hour),
 		kv(BucketFingerprints, "source schema fingerprints", 10, 0),
 		kv(BucketSessions, "refresh tokens and revocations", 1, 30*24*time.Hour),
+		// A key untouched for two days is forgotten: its bucket is full
+		// again and any day-long window over.
+		kv(BucketQuotas, "shared rate limits and API budgets", 1, 48*time.Hour),
 	}
 }
 
