@@ -54,7 +54,27 @@ type Config struct {
 	// After a failure the subscriber also pauses that long (at most AckWait/3)
 	// before applying the next batch, so a failing store is not hammered.
 	Backoff []time.Duration `yaml:"backoff"`
+	// Owner, when set, binds the durable consumer to one owner — the
+	// database file a DuckDB subscriber fills — through the consumer's
+	// metadata: Claim and Run refuse a durable that another owner holds
+	// (ErrOwned), so two files never split one consumer's events between
+	// them, and a new file never silently continues where another one
+	// stopped. Empty: any number of instances share the durable (Postgres).
+	Owner string `yaml:"owner"`
+	// OwnerNote describes the owner to an operator (host and path of the
+	// file); it is kept beside Owner and shown in a refusal.
+	OwnerNote string `yaml:"owner_note"`
 }
+
+// Consumer metadata keys of an owned durable.
+const (
+	MetaOwner     = "autonomos_owner"
+	MetaOwnerNote = "autonomos_owner_note"
+)
+
+// ErrOwned is returned by Claim and Run when the durable consumer is bound
+// to another owner than Config.Owner.
+var ErrOwned = errors.New("the durable consumer is bound to another store")
 
 func (c *Config) defaults(sink string) {
 	if c.Durable == "" {
@@ -200,21 +220,67 @@ func (s *Subscriber) consumerConfig() jetstream.ConsumerConfig {
 		MaxDeliver:    s.cfg.MaxDeliver,
 		MaxAckPending: s.cfg.MaxAckPending,
 		BackOff:       backoff,
+		Metadata:      s.metadata(),
 	}
 }
 
-// Run creates or updates the durable consumer and materializes batches until
+func (s *Subscriber) metadata() map[string]string {
+	if s.cfg.Owner == "" {
+		return nil
+	}
+	return map[string]string{MetaOwner: s.cfg.Owner, MetaOwnerNote: s.cfg.OwnerNote}
+}
+
+// Claim creates the durable consumer, or updates it when it exists, and
+// returns it. With Config.Owner set, it creates the durable bound to the
+// owner in one step (of two instances starting together, one creates it and
+// the other finds it bound), adopts a durable that has no owner yet, and
+// refuses one that another owner holds with ErrOwned, naming both. Run
+// claims first on its own; calling Claim before Run makes a refusal an error
+// at start rather than in the background. It may be called more than once.
+func (s *Subscriber) Claim(ctx context.Context) (jetstream.Consumer, error) {
+	cfg := s.consumerConfig()
+	if s.cfg.Owner == "" {
+		cons, err := s.js.CreateOrUpdateConsumer(ctx, streams.StreamCanonical, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("consumer %s: %w", s.cfg.Durable, err)
+		}
+		return cons, nil
+	}
+	cons, err := s.js.CreateConsumer(ctx, streams.StreamCanonical, cfg)
+	if err == nil {
+		return cons, nil
+	}
+	if !errors.Is(err, jetstream.ErrConsumerExists) {
+		return nil, fmt.Errorf("consumer %s: %w", s.cfg.Durable, err)
+	}
+	cur, err := s.js.Consumer(ctx, streams.StreamCanonical, s.cfg.Durable)
+	if err != nil {
+		return nil, fmt.Errorf("consumer %s: %w", s.cfg.Durable, err)
+	}
+	md := cur.CachedInfo().Config.Metadata
+	if owner := md[MetaOwner]; owner != "" && owner != s.cfg.Owner {
+		return nil, fmt.Errorf("%w: consumer %s is bound to %s (%s), not to %s (%s)",
+			ErrOwned, s.cfg.Durable, owner, md[MetaOwnerNote], s.cfg.Owner, s.cfg.OwnerNote)
+	}
+	if cons, err = s.js.UpdateConsumer(ctx, streams.StreamCanonical, cfg); err != nil {
+		return nil, fmt.Errorf("consumer %s: %w", s.cfg.Durable, err)
+	}
+	return cons, nil
+}
+
+// Run claims the durable consumer (see Claim) and materializes batches until
 // ctx is cancelled; then it finishes the batch in hand (within a grace
 // period), gives buffered messages back to the server for immediate
 // redelivery, and returns nil. It returns an error when the consumer cannot be
-// created or consuming stops for another reason. Run may be called once.
+// claimed or consuming stops for another reason. Run may be called once.
 func (s *Subscriber) Run(ctx context.Context) error {
-	cons, err := s.js.CreateOrUpdateConsumer(ctx, streams.StreamCanonical, s.consumerConfig())
+	cons, err := s.Claim(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
-		return fmt.Errorf("consumer %s: %w", s.cfg.Durable, err)
+		return err
 	}
 	buffered := make(chan jetstream.Msg, 2*s.cfg.BatchSize)
 	cc, err := cons.Consume(func(m jetstream.Msg) { buffered <- m },
