@@ -45,13 +45,15 @@ func (s *system) wireLive(ctx context.Context, deps *gateway.Deps) error {
 		deps.Drift = driftReporter{s.agents.Service}
 	}
 	reg := prometheus.NewRegistry()
-	if err := errors.Join(
+	errs := []error{
 		reg.Register(collectors.NewGoCollector()),
 		reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})),
 		reg.Register(newSubscriberCollector(s.subs)),
-		reg.Register(s.sinkMetrics.size),
-		reg.Register(s.sinkMetrics.latency),
-	); err != nil {
+	}
+	for _, c := range s.sinkMetrics.collectors() {
+		errs = append(errs, reg.Register(c))
+	}
+	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
 	deps.Metrics = reg

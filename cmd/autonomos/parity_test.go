@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"github.com/nats-io/nats.go/jetstream"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -20,7 +21,9 @@ import (
 
 	"github.com/autonomos/autonomos/canonical"
 	"github.com/autonomos/autonomos/connectors"
+	"github.com/autonomos/autonomos/streams"
 	"github.com/autonomos/autonomos/streams/streamstest"
+	"github.com/autonomos/autonomos/subscriber"
 )
 
 // startWith runs a system with o's settings over the test defaults; stop
@@ -33,7 +36,7 @@ func startWith(t *testing.T, edit func(*options)) (sys *system, base string, sto
 		edit(&o)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	sys, err := startSystem(ctx, o, newLogger(io.Discard, "error"))
+	sys, err := startSystem(ctx, o, testLogger())
 	if err != nil {
 		cancel()
 		t.Fatalf("start system: %v", err)
@@ -42,6 +45,16 @@ func startWith(t *testing.T, edit func(*options)) (sys *system, base string, sto
 	stop = func() { once.Do(func() { cancel(); sys.wait() }) }
 	t.Cleanup(stop)
 	return sys, "http://" + sys.httpAddr, stop
+}
+
+// testLogger discards the system's logs, or writes them to stderr at the
+// level AUTONOMOS_TEST_LOG names (debug, info, ...), to see what a failing
+// test's system did.
+func testLogger() *slog.Logger {
+	if lvl := os.Getenv("AUTONOMOS_TEST_LOG"); lvl != "" {
+		return newLogger(os.Stderr, lvl)
+	}
+	return newLogger(io.Discard, "error")
 }
 
 func status(t *testing.T, c *apiClient, method, path string, body any) int {
@@ -263,28 +276,101 @@ func TestAOARunConflictStateAndSignedWebhook(t *testing.T) {
 	}
 }
 
+// TestAOAResetEqualsFreshRebuild: the live tables are damaged behind the
+// pipeline's back (a row deleted, a row altered, in both stores); aoa/reset
+// rebuilds them from the stream, and afterwards each store equals, row for
+// row, a brand-new DuckDB store that replayed the tenant's CANONICAL history
+// on its own — and the stream still holds every event (nothing deleted).
 func TestAOAResetEqualsFreshRebuild(t *testing.T) {
 	sys, base, _ := startWith(t, nil)
 	c := registered(t, base, "rst")
+	uploadAndWait(t, c, filepath.Join("..", "..", "examples", "accounts.csv"), "account")
+	uploadAndWait(t, c, filepath.Join("..", "..", "examples", "contacts.csv"), "contact")
 	j := uploadAndWait(t, c, filepath.Join("..", "..", "examples", "opportunities.csv"), "opportunity")
 	streamstest.Eventually(t, 30*time.Second, func() error {
-		if n := len(allRows(t, sys.duck, "rst", canonical.OpportunityEntity)); int64(n) != j.Published {
-			return fmt.Errorf("%d rows, want %d", n, j.Published)
+		for _, st := range sys.stores {
+			if n := len(allRows(t, st, "rst", canonical.OpportunityEntity)); int64(n) != j.Published {
+				return fmt.Errorf("%s: %d rows, want %d", st.Name(), n, j.Published)
+			}
 		}
 		return nil
 	})
-	before := normalized(t, allRows(t, sys.duck, "rst", canonical.OpportunityEntity))
-	var res map[string]any
-	if _, err := c.postJSON(context.Background(), "/api/v1/aoa/reset", map[string]any{}, &res); err != nil {
-		t.Fatalf("aoa/reset: %v", err)
+	ctx := context.Background()
+	streamBefore := tenantEvents(t, sys, "rst")
+
+	// Damage every store's live tables behind the stream's back: versions
+	// that were never published, applied straight to the sinks — one record
+	// deleted, one renamed.
+	live := allRows(t, sys.duck, "rst", canonical.OpportunityEntity)
+	gone, altered := live[0]["opportunity_id"].(string), live[1]["opportunity_id"].(string)
+	later := time.Now().Add(time.Hour)
+	del := &canonical.Event{ID: "damage-1", Tenant: "rst", Op: canonical.OpDelete, ConnectionID: "x", SourceSystem: "filesource",
+		SourceObject: "opportunity", Time: later, MappingVersion: 1, Record: &canonical.Opportunity{OpportunityID: gone}}
+	ren := &canonical.Event{ID: "damage-2", Tenant: "rst", Op: canonical.OpUpsert, ConnectionID: "x", SourceSystem: "filesource",
+		SourceObject: "opportunity", Time: later, MappingVersion: 1, Record: &canonical.Opportunity{OpportunityID: altered, Name: "tampered"}}
+	for _, st := range sys.stores {
+		if err := st.Apply(ctx, []*canonical.Event{del, ren}); err != nil {
+			t.Fatalf("%s: damage: %v", st.Name(), err)
+		}
+		if n := len(allRows(t, st, "rst", canonical.OpportunityEntity)); int64(n) != j.Published-1 {
+			t.Fatalf("%s: damage did not take: %d rows", st.Name(), n)
+		}
 	}
-	after := normalized(t, allRows(t, sys.duck, "rst", canonical.OpportunityEntity))
-	if !reflect.DeepEqual(before, after) {
-		t.Fatalf("tables differ after reset: %d rows before, %d after", len(before), len(after))
+
+	var res map[string]any
+	if _, err := c.postJSON(ctx, "/api/v1/aoa/reset", map[string]any{}, &res); err != nil {
+		t.Fatalf("aoa/reset: %v", err)
 	}
 	if res["events"].(float64) < float64(j.Published) {
 		t.Fatalf("reset applied %v events, want at least %d", res["events"], j.Published)
 	}
+
+	// A fresh rebuild: a new DuckDB file fed the tenant's whole stream.
+	fresh, err := subscriber.OpenDuckDB(filepath.Join(t.TempDir(), "fresh.duckdb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fresh.Close() })
+	if _, err := subscriber.Replay(ctx, sys.js, []subscriber.Sink{fresh}, subscriber.ReplayOptions{Tenant: "rst"}); err != nil {
+		t.Fatalf("fresh replay: %v", err)
+	}
+	for _, e := range []canonical.Entity{canonical.OpportunityEntity, canonical.AccountEntity, canonical.ContactEntity} {
+		want := normalized(t, allRows(t, fresh, "rst", e))
+		for _, st := range sys.stores {
+			got := normalized(t, allRows(t, st, "rst", e))
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("%s %s after reset: %d rows, fresh rebuild %d (or contents differ)", st.Name(), e, len(got), len(want))
+			}
+		}
+		if len(want) == 0 {
+			t.Fatalf("fresh rebuild has no %s", e.Plural())
+		}
+		t.Logf("%s: %d rows, equal to a fresh rebuild in %d stores", e, len(want), len(sys.stores))
+	}
+	if n := len(allRows(t, fresh, "rst", canonical.OpportunityEntity)); int64(n) != j.Published {
+		t.Fatalf("fresh rebuild has %d opportunities, want %d", n, j.Published)
+	}
+	if after := tenantEvents(t, sys, "rst"); after < streamBefore {
+		t.Fatalf("the stream lost history: %d events before the reset, %d after", streamBefore, after)
+	}
+}
+
+// tenantEvents counts the CANONICAL messages of tenant.
+func tenantEvents(t *testing.T, sys *system, tenant string) uint64 {
+	t.Helper()
+	st, err := sys.js.Stream(context.Background(), streams.StreamCanonical)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(context.Background(), jetstream.WithSubjectFilter(streams.CanonicalFilter(tenant)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n uint64
+	for _, c := range info.State.Subjects {
+		n += c
+	}
+	return n
 }
 
 func TestWatchFolderIngestsOnceAcrossRestart(t *testing.T) {

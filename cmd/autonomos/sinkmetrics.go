@@ -13,8 +13,10 @@ import (
 // sinkMetrics are the upsert batch size and latency histograms of every
 // store, observed around each committed (or failed) Apply.
 type sinkMetrics struct {
-	size    *prometheus.HistogramVec
-	latency *prometheus.HistogramVec
+	size     *prometheus.HistogramVec
+	latency  *prometheus.HistogramVec
+	consumed *prometheus.CounterVec // committed events by tenant, entity and sink
+	failed   *prometheus.CounterVec // events of failed batches (retried) by tenant, entity and sink
 }
 
 func newSinkMetrics() *sinkMetrics {
@@ -29,6 +31,38 @@ func newSinkMetrics() *sinkMetrics {
 			Help:    "Time to apply and commit one upsert batch, by outcome.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 		}, []string{"sink", "outcome"}),
+		consumed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "autonomos_events_consumed_total",
+			Help: "Canonical events committed to a store, by tenant, entity and sink (stage).",
+		}, []string{"tenant", "entity", "sink"}),
+		failed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "autonomos_events_apply_failed_total",
+			Help: "Canonical events in a batch a store failed to commit (each is redelivered; dead letters are autonomos_events_failed_total), by tenant, entity and sink.",
+		}, []string{"tenant", "entity", "sink"}),
+	}
+}
+
+// collectors are what the registry must hold.
+func (m *sinkMetrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.size, m.latency, m.consumed, m.failed}
+}
+
+// countByTenantEntity adds each event to c under (tenant, entity, sink),
+// one Add per distinct pair of the batch.
+func countByTenantEntity(c *prometheus.CounterVec, sink string, events []*canonical.Event) {
+	type key struct {
+		tenant string
+		entity canonical.Entity
+	}
+	n := map[key]int{}
+	for _, ev := range events {
+		if ev == nil || ev.Record == nil {
+			continue
+		}
+		n[key{ev.Tenant, ev.Entity()}]++
+	}
+	for k, v := range n {
+		c.WithLabelValues(k.tenant, string(k.entity), sink).Add(float64(v))
 	}
 }
 
@@ -51,6 +85,9 @@ func (s meteredSink) Apply(ctx context.Context, events []*canonical.Event) error
 	s.m.latency.WithLabelValues(s.Name(), outcome).Observe(time.Since(start).Seconds())
 	if err == nil {
 		s.m.size.WithLabelValues(s.Name()).Observe(float64(len(events)))
+		countByTenantEntity(s.m.consumed, s.Name(), events)
+	} else {
+		countByTenantEntity(s.m.failed, s.Name(), events)
 	}
 	return err
 }

@@ -97,8 +97,10 @@ func normalized(t *testing.T, rows []map[string]any) []map[string]any {
 func TestUploadLandsInBothStoresIdentically(t *testing.T) {
 	sys, base := startTestSystem(t, true)
 	c := registered(t, base, "acme")
+	published := map[string]int64{}
 	for _, f := range []struct{ file, entity string }{{"accounts.csv", "account"}, {"opportunities.csv", "opportunity"}, {"contacts.csv", "contact"}} {
 		j := uploadAndWait(t, c, filepath.Join("..", "..", "examples", f.file), f.entity)
+		published[f.entity] = j.Published
 		if j.Status != "succeeded" || j.Rejected != 0 || j.Published == 0 {
 			t.Fatalf("%s: job %+v", f.file, j)
 		}
@@ -136,6 +138,15 @@ func TestUploadLandsInBothStoresIdentically(t *testing.T) {
 		`autonomos_upsert_batch_seconds_bucket{outcome="ok",sink="duckdb"`} {
 		if !strings.Contains(string(metrics), want) {
 			t.Fatalf("/metrics lacks %s", want)
+		}
+	}
+	// Events consumed are counted per tenant, entity and sink, exactly.
+	for entity, n := range published {
+		for _, sink := range []string{"postgres", "duckdb"} {
+			want := fmt.Sprintf("autonomos_events_consumed_total{entity=%q,sink=%q,tenant=\"acme\"} %d\n", entity, sink, n)
+			if !strings.Contains(string(metrics), want) {
+				t.Fatalf("/metrics lacks %q", want)
+			}
 		}
 	}
 	// And the API answers from the stores: the view of one record.
