@@ -45,6 +45,7 @@ const (
 const (
 	ExtTenant         = "tenantid"
 	ExtTrace          = "traceid"
+	ExtTraceparent    = "traceparent" // distributed tracing: the span that made the event (optional)
 	ExtSchemaVersion  = "schemaversion"
 	ExtSourceSystem   = "sourcesystem"
 	ExtSourceObject   = "sourceobject"
@@ -61,6 +62,7 @@ type Event struct {
 	SourceObject   string    // the source object or table the record came from
 	Time           time.Time // the source record's version time (its modified stamp), UTC
 	TraceID        string    // W3C trace id of the request or run that caused the event
+	Traceparent    string    // W3C traceparent of the span that made the event; optional, carried as it is
 	MappingVersion int       // version of the mapping that produced the record, 0..MaxInt32
 	Record         Record    // the canonical entity; for deletes only its id is set
 }
@@ -172,6 +174,9 @@ func (e *Event) CloudEvent() (cloudevents.Event, error) {
 	if e.TraceID != "" {
 		setExt(ExtTrace, e.TraceID)
 	}
+	if e.Traceparent != "" {
+		setExt(ExtTraceparent, e.Traceparent)
+	}
 	setExt(ExtSchemaVersion, SchemaVersion)
 	setExt(ExtSourceSystem, e.SourceSystem)
 	if e.SourceObject != "" {
@@ -207,6 +212,7 @@ type wireEvent struct {
 	SourceSystem    string          `json:"sourcesystem"`
 	Tenant          string          `json:"tenantid"`
 	TraceID         string          `json:"traceid,omitempty"`
+	Traceparent     string          `json:"traceparent,omitempty"`
 }
 
 // MarshalJSON validates the event and encodes it in CloudEvents structured
@@ -235,6 +241,7 @@ func (e Event) MarshalJSON() ([]byte, error) {
 		SourceSystem:    e.SourceSystem,
 		Tenant:          e.Tenant,
 		TraceID:         e.TraceID,
+		Traceparent:     e.Traceparent,
 	})
 }
 
@@ -260,6 +267,7 @@ type envelope struct {
 	dataContentType string
 	tenant          string
 	trace           string
+	traceparent     string
 	schemaVersion   string
 	sourceSystem    string
 	sourceObject    string
@@ -317,6 +325,7 @@ func parseEventSlow(b []byte) (*Event, error) {
 	env.dataContentType = str("datacontenttype")
 	env.tenant = str(ExtTenant)
 	env.trace = str(ExtTrace)
+	env.traceparent = str(ExtTraceparent)
 	env.schemaVersion = str(ExtSchemaVersion)
 	env.sourceSystem = str(ExtSourceSystem)
 	env.sourceObject = str(ExtSourceObject)
@@ -378,6 +387,7 @@ func FromCloudEvent(ce cloudevents.Event) (*Event, error) {
 	ext := ce.Extensions()
 	env.tenant = extString(ext, ExtTenant)
 	env.trace = extString(ext, ExtTrace)
+	env.traceparent = extString(ext, ExtTraceparent)
 	env.schemaVersion = extString(ext, ExtSchemaVersion)
 	env.sourceSystem = extString(ext, ExtSourceSystem)
 	env.sourceObject = extString(ext, ExtSourceObject)
@@ -411,6 +421,7 @@ func fromEnvelope(env envelope, decode func(Entity, string, []byte) (Record, err
 		ID:             env.id,
 		Tenant:         env.tenant,
 		TraceID:        env.trace,
+		Traceparent:    env.traceparent,
 		SourceSystem:   env.sourceSystem,
 		SourceObject:   env.sourceObject,
 		MappingVersion: env.mappingVersion,

@@ -153,6 +153,53 @@ func TestGoldenWire(t *testing.T) {
 	}
 }
 
+// TestTraceparentExtension: the distributed-tracing extension is written
+// after traceid (extensions sorted, as the SDK writes them), read back by
+// every path, and absent from events that have none (the v1 goldens).
+func TestTraceparentExtension(t *testing.T) {
+	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	ev := goldenEvents()["account"]
+	ev.Traceparent = tp
+	b, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasSuffix(b, []byte(`"traceid":"4bf92f3577b34da6a3ce929d0e0e4736","traceparent":"`+tp+`"}`)) {
+		t.Fatalf("wire form %s", b)
+	}
+	ce, err := ev.CloudEvent()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sdk, _ := json.Marshal(ce); !bytes.Equal(sdk, b) {
+		t.Fatalf("SDK encoding differs:\nsdk  %s\nours %s", sdk, b)
+	}
+	for name, parse := range map[string]func([]byte) (*Event, error){
+		"ParseEvent": ParseEvent, "general path": parseEventSlow, "fast path": parseFast,
+		"FromCloudEvent": func(b []byte) (*Event, error) {
+			var ce cloudevents.Event
+			if err := json.Unmarshal(b, &ce); err != nil {
+				return nil, err
+			}
+			return FromCloudEvent(ce)
+		},
+	} {
+		back, err := parse(b)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if !reflect.DeepEqual(back, ev) {
+			t.Fatalf("%s: %#v", name, back)
+		}
+	}
+	for name, g := range goldenEvents() {
+		b, _ := os.ReadFile(filepath.Join("testdata", "v1", name+".json"))
+		if bytes.Contains(b, []byte("traceparent")) || g.Traceparent != "" {
+			t.Fatalf("golden %s carries a traceparent", name)
+		}
+	}
+}
+
 // TestGoldenAttributes checks each golden file against the envelope DESIGN.md
 // specifies, reading the JSON without this package's code.
 func TestGoldenAttributes(t *testing.T) {
@@ -463,6 +510,17 @@ func TestParseEventAccepts(t *testing.T) {
 		{"no content type", func() { delete(m, "datacontenttype") }, nil},
 		{"no trace id or source object", func() { delete(m, "traceid"); delete(m, "sourceobject") }, nil},
 		{"unknown extension is ignored", func() { m["partitionkey"] = "p1" }, nil},
+		{"traceparent extension is read", func() { m["traceparent"] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01" }, func(t *testing.T, e *Event) {
+			if e.Traceparent != "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01" {
+				t.Errorf("traceparent %q", e.Traceparent)
+			}
+		}},
+		{"a traceparent that is not one is carried, not judged", func() { m["traceparent"] = "junk" }, func(t *testing.T, e *Event) {
+			if e.Traceparent != "junk" {
+				t.Errorf("traceparent %q", e.Traceparent)
+			}
+		}},
+		{"tracestate is ignored", func() { m["tracestate"] = "vendor=1" }, nil},
 		{"extras null", func() { data["extras"] = nil }, nil},
 		{"optional fields absent", func() {
 			for _, k := range []string{"account_id", "stage", "amount", "currency", "close_date", "owner_id", "probability", "extras"} {

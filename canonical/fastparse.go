@@ -333,6 +333,7 @@ const (
 	aContentType
 	aTenant
 	aTrace
+	aTraceparent
 	aSchema
 	aSystem
 	aObject
@@ -374,6 +375,8 @@ func parseFast(b []byte) (*Event, error) {
 			dst, bit = &env.tenant, aTenant
 		case ExtTrace:
 			dst, bit = &env.trace, aTrace
+		case ExtTraceparent:
+			dst, bit = &env.traceparent, aTraceparent
 		case ExtSchemaVersion:
 			dst, bit = &env.schemaVersion, aSchema
 		case ExtSourceSystem:

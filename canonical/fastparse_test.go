@@ -98,6 +98,12 @@ func TestParseFastAgrees(t *testing.T) {
 		{`"extras":{`, `"extras":{"deep":[[[{"x":[]}]]],"e":1e5,"neg":-0.5,`},
 		{`{"specversion"`, ` {"x-ext":{"a":[1,2]},"specversion"`},
 		{`"sourceobject":"Opportunity"`, `"sourceobject":"Opportunity","sourceobject":"x"`},
+		{`"traceid":"`, `"traceparent":"00-0123456789abcdef0123456789abcdef-00f067aa0ba902b7-01","traceid":"`},
+		{`"traceid":"`, `"traceparent":"00-0123456789abcdef0123456789abcdef-00f067aa0ba902b7-01","traceparent":"x","traceid":"`},
+		{`"traceid":"`, `"traceparent":null,"traceid":"`},
+		{`"traceid":"`, `"traceparent":7,"traceid":"`},
+		{`"traceid":"`, `"traceparent":"not a traceparent","traceid":"`},
+		{`"traceid":"`, `"tracestate":"vendor=1","traceid":"`},
 	} {
 		if !strings.Contains(s, r[0]) {
 			t.Fatalf("the bench event has no %s", r[0])
