@@ -39,9 +39,9 @@ type Config struct {
 
 	// RateRead and RateWrite are the per-tenant token buckets of reads
 	// (GET, HEAD) and writes (everything else), as "<n>/<s|m|h> burst <b>".
-	// Defaults "50/s burst 200" and "10/s burst 50". Limits are held per
-	// gateway instance: with N instances behind a balancer, divide by N (or
-	// route each tenant to one instance).
+	// Defaults "50/s burst 200" and "10/s burst 50". They hold for all
+	// gateway instances together when Deps.Limiters is SharedLimits, and per
+	// instance otherwise.
 	RateRead  string `yaml:"rate_read"`
 	RateWrite string `yaml:"rate_write"`
 	// LoginRateAccount and LoginRateAddress throttle failed logins per

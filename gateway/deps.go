@@ -135,6 +135,11 @@ type Deps struct {
 	// Audit, when set, serves GET /api/v1/audit (admins) from the
 	// materialized audit log.
 	Audit AuditReader
+	// Limiters, when set, makes the per-tenant rate limiters of reads and
+	// writes (SharedLimits shares them with every instance on one NATS).
+	// Nil: each instance keeps buckets of its own, so N instances behind a
+	// balancer admit up to N times the configured rates.
+	Limiters LimiterFactory
 }
 
 func (d Deps) validate() error {

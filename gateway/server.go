@@ -64,7 +64,7 @@ type Server struct {
 	dummyOnce sync.Once
 	dummy     string // argon2id hash checked for unknown e-mails
 
-	readLimits, writeLimits *limiterSet
+	readLimits, writeLimits classLimit
 	loginAccount            *limiterSet
 	loginAddress            *limiterSet
 
@@ -122,8 +122,8 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Server, error) {
 		byKey:        map[string]*route{},
 		allowed:      map[string][]string{},
 		hashSem:      make(chan struct{}, cfg.MaxConcurrentHashes),
-		readLimits:   newLimiterSet(mustRate(cfg.RateRead)),
-		writeLimits:  newLimiterSet(mustRate(cfg.RateWrite)),
+		readLimits:   newClassLimit(classRead, mustRate(cfg.RateRead), deps.Limiters),
+		writeLimits:  newClassLimit(classWrite, mustRate(cfg.RateWrite), deps.Limiters),
 		loginAccount: newLimiterSet(mustRate(cfg.LoginRateAccount)),
 		loginAddress: newLimiterSet(mustRate(cfg.LoginRateAddress)),
 	}
