@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -50,55 +51,51 @@ func AutoReplicas(ctx context.Context, nc *nats.Conn, js jetstream.JetStream) (i
 	return 1, fmt.Sprintf("cluster %q advertises only %d servers", cluster, n), nil
 }
 
-// ReplicaChange is a stream or bucket whose replicas Reconcile changed.
+// ReplicaChange is a stream or bucket whose replicas Provision changed.
 type ReplicaChange struct {
 	Stream   string // the stream's name (KV_<bucket> for a bucket)
 	From, To int
 }
 
-// Reconcile is Ensure that reports the streams and buckets whose replicas
+// Provision is Ensure that reports the streams and buckets whose replicas
 // it changed (JetStream moves a stream to a new replica count in place, its
-// consumers with it). A stream that cannot take the new count (too few
-// peers, or a server that is not clustered) is an error naming it.
-func Reconcile(ctx context.Context, js jetstream.JetStream, c TopologyConfig) ([]ReplicaChange, error) {
-	var (
-		changes []ReplicaChange
-		errs    []error
-	)
-	current := func(name string) (int, error) {
-		s, err := js.Stream(ctx, name)
-		if errors.Is(err, jetstream.ErrStreamNotFound) {
-			return 0, nil
-		}
-		if err != nil {
-			return 0, err
-		}
-		return s.CachedInfo().Config.Replicas, nil
-	}
-	note := func(name string, from, to int, err error) {
-		switch {
-		case err != nil && from != 0 && from != to:
-			errs = append(errs, fmt.Errorf("stream %s: replicas %d → %d: %w", name, from, to, err))
-		case err != nil:
-			errs = append(errs, fmt.Errorf("stream %s (replicas %d): %w", name, to, err))
-		case from != 0 && from != to:
-			changes = append(changes, ReplicaChange{Stream: name, From: from, To: to})
-		}
-	}
+// consumers with it). When some cannot take the new count (too few peers,
+// or a server that is not clustered), the error names them.
+func Provision(ctx context.Context, js jetstream.JetStream, c TopologyConfig) ([]ReplicaChange, error) {
+	var names []string
+	want := map[string]int{}
 	for _, sc := range StreamConfigs(c) {
-		from, err := current(sc.Name)
-		if err == nil {
-			_, err = js.CreateOrUpdateStream(ctx, sc)
-		}
-		note(sc.Name, from, sc.Replicas, err)
+		names, want[sc.Name] = append(names, sc.Name), sc.Replicas
 	}
 	for _, kc := range BucketConfigs(c) {
 		name := "KV_" + kc.Bucket
-		from, err := current(name)
-		if err == nil {
-			_, err = js.CreateOrUpdateKeyValue(ctx, kc)
-		}
-		note(name, from, kc.Replicas, err)
+		names, want[name] = append(names, name), kc.Replicas
 	}
-	return changes, errors.Join(errs...)
+	replicas := func(name string) int {
+		s, err := js.Stream(ctx, name)
+		if err != nil {
+			return 0 // missing, or unknown: Ensure reports what matters
+		}
+		return s.CachedInfo().Config.Replicas
+	}
+	before := map[string]int{}
+	for _, n := range names {
+		before[n] = replicas(n)
+	}
+	err := Ensure(ctx, js, c)
+	var changes []ReplicaChange
+	var stuck []string
+	for _, n := range names {
+		after := replicas(n)
+		if before[n] != 0 && after != before[n] {
+			changes = append(changes, ReplicaChange{Stream: n, From: before[n], To: after})
+		}
+		if after != want[n] {
+			stuck = append(stuck, fmt.Sprintf("%s at %d", n, after))
+		}
+	}
+	if err != nil && len(stuck) > 0 {
+		err = fmt.Errorf("replicas %d refused for %s: %w", c.Replicas, strings.Join(stuck, ", "), err)
+	}
+	return changes, err
 }

@@ -96,19 +96,19 @@ func TestReplicasFollowTheCluster(t *testing.T) {
 	t.Logf("fresh cluster: %d replicas, %s", n, why)
 
 	// A topology made at replicas 1 is moved to 3 in place, and reported.
-	if changes, err := streams.Reconcile(ctx, js, streams.TopologyConfig{Replicas: 1}); err != nil || len(changes) != 0 {
-		t.Fatalf("first Reconcile: %v, %v", changes, err)
+	if changes, err := streams.Provision(ctx, js, streams.TopologyConfig{Replicas: 1}); err != nil || len(changes) != 0 {
+		t.Fatalf("first Provision: %v, %v", changes, err)
 	}
 	if n, why, _ := streams.AutoReplicas(ctx, nc, js); n != 1 {
 		t.Fatalf("AutoReplicas with CANONICAL at replicas 1 = %d (%s): an existing stream decides", n, why)
 	}
-	changes, err := streams.Reconcile(ctx, js, streams.TopologyConfig{Replicas: 3})
+	changes, err := streams.Provision(ctx, js, streams.TopologyConfig{Replicas: 3})
 	if err != nil {
-		t.Fatalf("Reconcile to 3: %v", err)
+		t.Fatalf("Provision to 3: %v", err)
 	}
 	want := len(streams.StreamConfigs(streams.TopologyConfig{})) + len(streams.BucketConfigs(streams.TopologyConfig{}))
 	if len(changes) != want {
-		t.Errorf("Reconcile reported %d changes, want %d (every stream and bucket): %v", len(changes), want, changes)
+		t.Errorf("Provision reported %d changes, want %d (every stream and bucket): %v", len(changes), want, changes)
 	}
 	for _, c := range changes {
 		if c.From != 1 || c.To != 3 {
@@ -128,8 +128,8 @@ func TestReplicasFollowTheCluster(t *testing.T) {
 	if n, why, _ := streams.AutoReplicas(ctx, nc, js); n != 3 {
 		t.Errorf("AutoReplicas after the move = %d (%s), want 3", n, why)
 	}
-	if changes, err := streams.Reconcile(ctx, js, streams.TopologyConfig{Replicas: 3}); err != nil || len(changes) != 0 {
-		t.Errorf("Reconcile again: %v, %v; want no change", changes, err)
+	if changes, err := streams.Provision(ctx, js, streams.TopologyConfig{Replicas: 3}); err != nil || len(changes) != 0 {
+		t.Errorf("Provision again: %v, %v; want no change", changes, err)
 	}
 }
 
@@ -141,9 +141,9 @@ func TestReplicasOnASingleServer(t *testing.T) {
 	if err != nil || n != 1 {
 		t.Fatalf("AutoReplicas on one server = %d (%s), %v; want 1", n, why, err)
 	}
-	_, err = streams.Reconcile(ctx, env.JS, streams.TopologyConfig{Replicas: 3})
-	if err == nil || !strings.Contains(err.Error(), "stream "+streams.StreamCanonical+": replicas 1 → 3") {
-		t.Fatalf("Reconcile to 3 on one server: %v; want an error naming the stream and the change", err)
+	_, err = streams.Provision(ctx, env.JS, streams.TopologyConfig{Replicas: 3})
+	if err == nil || !strings.Contains(err.Error(), "replicas 3 refused for "+streams.StreamCanonical+" at 1") {
+		t.Fatalf("Provision to 3 on one server: %v; want an error naming the stream and the change", err)
 	}
 	var apiErr *jetstream.APIError
 	if !errors.As(err, &apiErr) {

@@ -59,6 +59,9 @@ func (s *system) wireConnectors(ctx context.Context, o options, run bool) error 
 		return err
 	}
 	runner := connectors.NewRunner(s.pub, cursors, s.mappings, s.log)
+	if runner.Snapshots, err = s.js.ObjectStore(ctx, streams.ObjectsReconcile); err != nil {
+		return fmt.Errorf("object store %s: %w", streams.ObjectsReconcile, err)
+	}
 	worker, err := connectors.NewWorker(connectors.WorkerConfig{}, s.syncJobs, runner, s.log)
 	if err != nil {
 		return err
@@ -89,7 +92,8 @@ func conflict(err error) error {
 }
 
 func input(in gateway.ConnectionInput) connectors.ConnectionInput {
-	return connectors.ConnectionInput{Name: in.Name, System: in.System, Config: in.Config, Secrets: in.Secrets, Interval: in.Interval}
+	return connectors.ConnectionInput{Name: in.Name, System: in.System, Config: in.Config, Secrets: in.Secrets, Interval: in.Interval,
+		Reconcile: in.Reconcile}
 }
 
 func (c connectionService) Create(ctx context.Context, tenant string, in gateway.ConnectionInput) (any, error) {
@@ -128,8 +132,12 @@ func (c connectionService) Test(ctx context.Context, tenant, id string) (bool, s
 	return true, "the source answered", nil
 }
 
-func (c connectionService) Sync(ctx context.Context, tenant, id, traceID string) (string, error) {
-	jid, err := c.jobs.QueueSync(ctx, tenant, id, traceID)
+func (c connectionService) Sync(ctx context.Context, tenant, id, traceID, mode string) (string, error) {
+	queue := c.jobs.QueueSync
+	if mode == connectors.JobModeReconcile {
+		queue = c.jobs.QueueReconcile
+	}
+	jid, err := queue(ctx, tenant, id, traceID)
 	return jid, conflict(err)
 }
 
