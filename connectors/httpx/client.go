@@ -203,7 +203,8 @@ func (c *Client) PostJSON(ctx context.Context, url string, header http.Header, b
 // Do sends req until it succeeds (2xx), fails for good, runs out of
 // attempts or ctx ends. A non-2xx end is a *StatusError (with the response
 // also returned); ctx's end is ctx's error. Before each attempt it acquires
-// the budget; a 429 or 503 waits for its Retry-After, other transient
+// the budget (a spent window allowance, *ExhaustedError, ends the request
+// at once); a 429 or 503 waits for its Retry-After, other transient
 // failures for an exponential backoff with jitter; a 401 makes Auth refresh
 // the token and is retried once.
 func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
@@ -233,6 +234,8 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 		}
 		var wait time.Duration
 		switch {
+		case errors.As(err, new(*ExhaustedError)):
+			return nil, err // the org's window allowance is spent: no attempt may go
 		case err != nil:
 			// Transport failure or attempt timeout: retry after a backoff.
 			if attempt >= c.cfg.MaxAttempts {

@@ -2,7 +2,9 @@
 // that sends one logical request with per-attempt timeouts, retries 429 and
 // 503 answers after their Retry-After (seconds or an HTTP date) and other
 // transient failures after an exponential backoff with jitter, bounds its
-// attempts, waits for a per-source-org request Budget (rate and concurrency),
+// attempts, waits for a per-source-org request Budget (rate, window
+// allowance and concurrency; SharedBudgets shares the rate and the
+// allowance with every instance on one NATS),
 // and attaches a cached bearer token that it refreshes once on a 401.
 //
 // Contract and invariants: every wait (budget, concurrency slot, backoff,
