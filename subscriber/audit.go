@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -384,12 +386,47 @@ func uniqueAudit(entries []AuditEntry) []AuditEntry {
 
 const auditColumns = "tenant_id, event_id, time, user_id, route, method, status, latency_ms, trace_id, body_sha256, idempotency_key, outcome"
 
-// InsertAudit inserts a batch in one statement; stored keys are skipped.
+const pgInsertAudit = `INSERT INTO audit_log (` + auditColumns + `)
+	SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::text[],
+		$7::int[], $8::bigint[], $9::text[], $10::text[], $11::text[], $12::text[])
+	ON CONFLICT (tenant_id, event_id) DO NOTHING`
+
+// InsertAudit inserts a batch in one implicit transaction, one statement per
+// tenant, each scoped to its tenant (pipelined: one round trip); stored keys
+// are skipped.
 func (p *Postgres) InsertAudit(ctx context.Context, entries []AuditEntry) error {
 	entries = uniqueAudit(entries)
 	if len(entries) == 0 {
 		return nil
 	}
+	// Tenants in byte order, entries in batch order within a tenant.
+	entries = slices.Clone(entries)
+	slices.SortStableFunc(entries, func(a, b AuditEntry) int { return strings.Compare(a.Tenant, b.Tenant) })
+	b := &pgx.Batch{}
+	for from := 0; from < len(entries); {
+		to := from + 1
+		for to < len(entries) && entries[to].Tenant == entries[from].Tenant {
+			to++
+		}
+		b.Queue(scopeSQL, entries[from].Tenant)
+		b.Queue(pgInsertAudit, auditArgs(entries[from:to])...)
+		from = to
+	}
+	br := p.pool.SendBatch(ctx, b)
+	for range b.Len() {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return classifyPG(fmt.Errorf("postgres insert audit_log: %w", err))
+		}
+	}
+	if err := br.Close(); err != nil {
+		return classifyPG(fmt.Errorf("postgres insert audit_log: %w", err))
+	}
+	return nil
+}
+
+// auditArgs are entries as the twelve column arrays of pgInsertAudit.
+func auditArgs(entries []AuditEntry) []any {
 	n := len(entries)
 	tenants, ids, users, routes, methods := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	traces, hashes, keys, outcomes := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
@@ -398,15 +435,7 @@ func (p *Postgres) InsertAudit(ctx context.Context, entries []AuditEntry) error 
 		tenants[i], ids[i], times[i], users[i], routes[i], methods[i] = e.Tenant, e.EventID, e.Time, e.User, e.Route, e.Method
 		statuses[i], latencies[i], traces[i], hashes[i], keys[i], outcomes[i] = int32(e.Status), e.LatencyMS, e.TraceID, e.BodySHA256, e.IdempotencyKey, e.Outcome
 	}
-	_, err := p.pool.Exec(ctx, `INSERT INTO audit_log (`+auditColumns+`)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::text[],
-			$7::int[], $8::bigint[], $9::text[], $10::text[], $11::text[], $12::text[])
-		ON CONFLICT (tenant_id, event_id) DO NOTHING`,
-		tenants, ids, times, users, routes, methods, statuses, latencies, traces, hashes, keys, outcomes)
-	if err != nil {
-		return classifyPG(fmt.Errorf("postgres insert audit_log: %w", err))
-	}
-	return nil
+	return []any{tenants, ids, times, users, routes, methods, statuses, latencies, traces, hashes, keys, outcomes}
 }
 
 // InsertAudit inserts a batch in one transaction on the writer; stored keys
@@ -455,15 +484,19 @@ func (p *Postgres) AuditLog(ctx context.Context, tenant string, limit int, befor
 	if err != nil {
 		return nil, "", err
 	}
-	rows, err := p.pool.Query(ctx, q, args...)
-	if err != nil {
-		return nil, "", fmt.Errorf("postgres audit_log: %w", err)
-	}
-	defer rows.Close()
-	out, next, err := readAudit(rows.Scan, rows.Next, limit)
-	if err == nil {
-		err = rows.Err()
-	}
+	var out []map[string]any
+	var next string
+	err = p.scoped(ctx, tenant, func(b *pgx.Batch) { b.Queue(q, args...) }, func(br pgx.BatchResults) error {
+		rows, err := br.Query()
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		if out, next, err = readAudit(rows.Scan, rows.Next, limit); err != nil {
+			return err
+		}
+		return rows.Err()
+	})
 	if err != nil {
 		return nil, "", fmt.Errorf("postgres audit_log: %w", err)
 	}

@@ -26,23 +26,33 @@ func groupCountSQL(table string) string {
 }
 
 // CountBySource counts a tenant's live rows per entity, source system and
-// source object, in one query per table.
+// source object, in one query per table (pipelined: one round trip).
 func (p *Postgres) CountBySource(ctx context.Context, tenant string) ([]GroupCount, error) {
 	var out []GroupCount
-	for _, e := range canonical.Entities {
-		t, _ := tableOf(e)
-		rows, err := p.pool.Query(ctx, groupCountSQL(t.name), tenant)
-		if err != nil {
-			return nil, fmt.Errorf("postgres count %s: %w", t.name, err)
+	err := p.scoped(ctx, tenant, func(b *pgx.Batch) {
+		for _, e := range canonical.Entities {
+			t, _ := tableOf(e)
+			b.Queue(groupCountSQL(t.name), tenant)
 		}
-		gs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (GroupCount, error) {
-			g := GroupCount{Entity: e}
-			return g, r.Scan(&g.SourceSystem, &g.SourceObject, &g.Count)
-		})
-		if err != nil {
-			return nil, fmt.Errorf("postgres count %s: %w", t.name, err)
+	}, func(br pgx.BatchResults) error {
+		for _, e := range canonical.Entities {
+			rows, err := br.Query()
+			if err != nil {
+				return fmt.Errorf("%s: %w", e.Plural(), err)
+			}
+			gs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (GroupCount, error) {
+				g := GroupCount{Entity: e}
+				return g, r.Scan(&g.SourceSystem, &g.SourceObject, &g.Count)
+			})
+			if err != nil {
+				return fmt.Errorf("%s: %w", e.Plural(), err)
+			}
+			out = append(out, gs...)
 		}
-		out = append(out, gs...)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres count: %w", err)
 	}
 	return out, nil
 }

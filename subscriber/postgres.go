@@ -15,14 +15,21 @@ import (
 )
 
 // Postgres is the Postgres store: materialized tables written by set-based
-// upserts and read by the views. It is safe for concurrent use.
+// upserts and read by the views. It is safe for concurrent use. Every read
+// and write is scoped to one tenant twice over: by its WHERE tenant_id and by
+// row-level security (see tenancy.go).
 type Postgres struct {
-	pool *pgxpool.Pool
+	pool     *pgxpool.Pool   // tenant work only, each transaction scoped; runs as role
+	adminCfg *pgx.ConnConfig // the admin path: the URL's role, no tenant
+	role     string          // AppRole, or "" when the URL's role is bound by the policies already
 }
 
 // OpenPostgres connects to url (a libpq URL or DSN; the tables live in the
 // connection's search_path) and brings the schema up to date. Migrations run
-// under an advisory lock, so several processes may start at once.
+// under an advisory lock, so several processes may start at once. When the
+// URL's role bypasses row-level security (a superuser), the store creates
+// AppRole if it is missing, grants it the tenant tables, and does all tenant
+// work as AppRole.
 func OpenPostgres(ctx context.Context, url string) (*Postgres, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
@@ -32,24 +39,40 @@ func OpenPostgres(ctx context.Context, url string) (*Postgres, error) {
 		cfg.ConnConfig.RuntimeParams = map[string]string{}
 	}
 	cfg.ConnConfig.RuntimeParams["application_name"] = "autonomos-subscriber"
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	p := &Postgres{adminCfg: cfg.ConnConfig.Copy()}
+	p.adminCfg.RuntimeParams["application_name"] = "autonomos-subscriber-admin"
+	admin, err := p.connectAdmin(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: %w", err)
-	}
-	p := &Postgres{pool: pool}
-	if err := p.migrate(ctx); err != nil {
-		pool.Close()
 		return nil, err
+	}
+	defer admin.Close(context.WithoutCancel(ctx))
+	if p.role, err = tenantRole(ctx, admin); err != nil {
+		return nil, err
+	}
+	if err := p.migrate(ctx, admin); err != nil {
+		return nil, err
+	}
+	if p.role != "" {
+		setRole := "SET ROLE " + pgx.Identifier{p.role}.Sanitize()
+		cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+			_, err := c.Exec(ctx, setRole)
+			return err
+		}
+	}
+	if p.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	return p, nil
 }
 
-func (p *Postgres) migrate(ctx context.Context) error {
+// migrate applies the pending migrations and the grants of tenant work, on
+// the admin path.
+func (p *Postgres) migrate(ctx context.Context, c *pgx.Conn) error {
 	all, err := migrationsFor("postgres")
 	if err != nil {
 		return err
 	}
-	tx, err := p.pool.Begin(ctx)
+	tx, err := c.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("postgres migrate: %w", err)
 	}
@@ -84,6 +107,11 @@ func (p *Postgres) migrate(ctx context.Context) error {
 			return fmt.Errorf("postgres migration %s: %w", m.name, err)
 		}
 	}
+	if p.role != "" {
+		if err := grantTenantWork(ctx, tx, p.role); err != nil {
+			return err
+		}
+	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("postgres migrate: %w", err)
 	}
@@ -108,11 +136,12 @@ func (p *Postgres) Close() error {
 }
 
 // Apply upserts a batch atomically (one implicit transaction, one round trip:
-// the per-table statements are pipelined). An event never overwrites a row
-// whose (source_updated_at, mapping_version) is newer than its own; equal
-// versions overwrite when the content differs (re-derivation). Deletes write
+// the statements are pipelined). An event never overwrites a row whose
+// (source_updated_at, mapping_version) is newer than its own; equal versions
+// overwrite when the content differs (re-derivation). Deletes write
 // tombstones under the same rule. Events for the same key within a batch are
-// reduced to the newest first.
+// reduced to the newest first. A batch mixing tenants is applied tenant by
+// tenant, each scoped to its tenant, in the same transaction.
 func (p *Postgres) Apply(ctx context.Context, events []*canonical.Event) error {
 	if len(events) == 0 {
 		return nil
@@ -121,25 +150,84 @@ func (p *Postgres) Apply(ctx context.Context, events []*canonical.Event) error {
 	if err != nil {
 		return err
 	}
+	return p.upsert(ctx, groups, func(t *table) *table { return t }, "postgres upsert")
+}
+
+// upsert writes prepared groups, each into the table into(g.t), in one
+// pipelined implicit transaction: per tenant, scopeSQL and then its groups.
+func (p *Postgres) upsert(ctx context.Context, groups []group, into func(*table) *table, what string) error {
+	tgs := byTenant(groups)
 	b := &pgx.Batch{}
-	for _, g := range groups {
-		args, err := pgColumns(g)
-		if err != nil {
-			return err
+	for _, tg := range tgs {
+		b.Queue(scopeSQL, tg.tenant)
+		for _, g := range tg.groups {
+			args, err := pgColumns(g)
+			if err != nil {
+				return err
+			}
+			b.Queue(into(g.t).pgUpsert, args...)
 		}
-		b.Queue(g.t.pgUpsert, args...)
 	}
 	br := p.pool.SendBatch(ctx, b)
-	for _, g := range groups {
+	for _, tg := range tgs {
 		if _, err := br.Exec(); err != nil {
 			br.Close()
-			return classifyPG(fmt.Errorf("postgres upsert %s: %w", g.t.name, err))
+			return classifyPG(fmt.Errorf("%s: scope %s: %w", what, tg.tenant, err))
+		}
+		for _, g := range tg.groups {
+			if _, err := br.Exec(); err != nil {
+				br.Close()
+				return classifyPG(fmt.Errorf("%s %s: %w", what, into(g.t).name, err))
+			}
 		}
 	}
 	if err := br.Close(); err != nil {
-		return classifyPG(fmt.Errorf("postgres commit: %w", err))
+		return classifyPG(fmt.Errorf("%s: commit: %w", what, err))
 	}
 	return nil
+}
+
+// scoped sends queries (statements queued on a batch by queue) in one
+// pipelined implicit transaction scoped to tenant, and gives read their
+// results in order.
+func (p *Postgres) scoped(ctx context.Context, tenant string, queue func(*pgx.Batch), read func(pgx.BatchResults) error) error {
+	if tenant == "" {
+		return errNoTenant
+	}
+	b := &pgx.Batch{}
+	b.Queue(scopeSQL, tenant)
+	queue(b)
+	br := p.pool.SendBatch(ctx, b)
+	if _, err := br.Exec(); err != nil {
+		br.Close()
+		return err
+	}
+	if err := read(br); err != nil {
+		br.Close()
+		return err
+	}
+	return br.Close()
+}
+
+// inTenant runs fn in a transaction scoped to tenant and commits it when fn
+// returns nil. Statements of fn see and write only the tenant's rows, even
+// ones that do not say WHERE tenant_id.
+func (p *Postgres) inTenant(ctx context.Context, tenant string, fn func(pgx.Tx) error) error {
+	if tenant == "" {
+		return errNoTenant
+	}
+	tx, err := p.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, scopeSQL, tenant); err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
 }
 
 // classifyPG marks data errors (SQLSTATE classes 22 and 23) permanent.
@@ -205,16 +293,19 @@ func (p *Postgres) Query(ctx context.Context, q canonical.ViewQuery) (canonical.
 	if err != nil {
 		return canonical.ViewPage{}, err
 	}
-	rows, err := p.pool.Query(ctx, query, args...)
+	var page canonical.ViewPage
+	err = p.scoped(ctx, q.Tenant, func(b *pgx.Batch) { b.Queue(query, args...) }, func(br pgx.BatchResults) error {
+		rows, err := br.Query()
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		if page, err = readPage(rows, t, limitOf(q), rows.Next); err != nil {
+			return err
+		}
+		return rows.Err()
+	})
 	if err != nil {
-		return canonical.ViewPage{}, fmt.Errorf("postgres query %s: %w", t.name, err)
-	}
-	defer rows.Close()
-	page, err := readPage(rows, t, limitOf(q), rows.Next)
-	if err != nil {
-		return page, fmt.Errorf("postgres query %s: %w", t.name, err)
-	}
-	if err := rows.Err(); err != nil {
 		return canonical.ViewPage{}, fmt.Errorf("postgres query %s: %w", t.name, err)
 	}
 	return page, nil
@@ -248,7 +339,10 @@ func (p *Postgres) Count(ctx context.Context, tenant string, e canonical.Entity)
 		return 0, fmt.Errorf("unknown entity %q", e)
 	}
 	var n int64
-	if err := p.pool.QueryRow(ctx, "SELECT count(*) FROM "+t.name+" WHERE tenant_id = $1 AND NOT deleted", tenant).Scan(&n); err != nil {
+	err := p.scoped(ctx, tenant, func(b *pgx.Batch) {
+		b.Queue("SELECT count(*) FROM "+t.name+" WHERE tenant_id = $1 AND NOT deleted", tenant)
+	}, func(br pgx.BatchResults) error { return br.QueryRow().Scan(&n) })
+	if err != nil {
 		return 0, fmt.Errorf("postgres count %s: %w", t.name, err)
 	}
 	return n, nil

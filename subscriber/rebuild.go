@@ -261,22 +261,24 @@ func swapSQL(live, rebuilt *table) []string {
 
 // --- Postgres ---
 
+// pgRebuild keeps the rebuild's tables and lock on a connection of the admin
+// path (DDL, no rows); the rows go through the tenant path, scoped to the
+// rebuild's tenant, like every other write.
 type pgRebuild struct {
 	p      *Postgres
-	conn   *pgx.Conn // holds the session's advisory lock
-	done   func()
+	conn   *pgx.Conn // the admin path; holds the session's advisory lock
 	tenant string
 	tables map[canonical.Entity]*table
 }
 
 func (p *Postgres) beginRebuild(ctx context.Context, tenant string, entities []canonical.Entity) (rebuildTarget, error) {
-	c, err := p.pool.Acquire(ctx)
+	c, err := p.connectAdmin(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: %w", err)
+		return nil, err
 	}
-	r := &pgRebuild{p: p, conn: c.Conn(), done: c.Release, tenant: tenant, tables: rebuildTables(entities)}
+	r := &pgRebuild{p: p, conn: c, tenant: tenant, tables: rebuildTables(entities)}
 	if _, err := r.conn.Exec(ctx, `SELECT pg_advisory_lock(hashtext('autonomos.subscriber.rebuild'), hashtext(coalesce(current_schema(), '')))`); err != nil {
-		c.Release()
+		c.Close(context.WithoutCancel(ctx))
 		return nil, fmt.Errorf("postgres rebuild lock: %w", err)
 	}
 	for e, rt := range r.tables {
@@ -287,6 +289,11 @@ func (p *Postgres) beginRebuild(ctx context.Context, tenant string, entities []c
 				return nil, fmt.Errorf("postgres rebuild table %s: %w", rt.name, err)
 			}
 		}
+		// LIKE copies neither row-level security nor grants.
+		if err := copySecurity(ctx, r.conn, rt.name, live.name, p.role); err != nil {
+			r.close()
+			return nil, fmt.Errorf("postgres rebuild table %s: %w", rt.name, err)
+		}
 	}
 	return r, nil
 }
@@ -296,42 +303,21 @@ func (r *pgRebuild) apply(ctx context.Context, events []*canonical.Event) error 
 	if err != nil {
 		return err
 	}
-	b := &pgx.Batch{}
-	for _, g := range groups {
-		args, err := pgColumns(g)
-		if err != nil {
-			return err
-		}
-		b.Queue(r.tables[g.t.entity].pgUpsert, args...)
-	}
-	br := r.conn.SendBatch(ctx, b)
-	for range groups {
-		if _, err := br.Exec(); err != nil {
-			br.Close()
-			return classifyPG(fmt.Errorf("postgres rebuild upsert: %w", err))
-		}
-	}
-	if err := br.Close(); err != nil {
-		return classifyPG(fmt.Errorf("postgres rebuild commit: %w", err))
-	}
-	return nil
+	return r.p.upsert(ctx, groups, func(t *table) *table { return r.tables[t.entity] }, "postgres rebuild upsert")
 }
 
 func (r *pgRebuild) swap(ctx context.Context) error {
-	tx, err := r.conn.Begin(ctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback(ctx)
-	for e, rt := range r.tables {
-		live, _ := tableOf(e)
-		for _, q := range swapSQL(live, rt) {
-			if _, err := tx.Exec(ctx, q, r.tenant); err != nil {
-				return fmt.Errorf("postgres swap %s: %w", live.name, err)
+	return r.p.inTenant(ctx, r.tenant, func(tx pgx.Tx) error {
+		for e, rt := range r.tables {
+			live, _ := tableOf(e)
+			for _, q := range swapSQL(live, rt) {
+				if _, err := tx.Exec(ctx, q, r.tenant); err != nil {
+					return fmt.Errorf("postgres swap %s: %w", live.name, err)
+				}
 			}
 		}
-	}
-	return tx.Commit(ctx)
+		return nil
+	})
 }
 
 func (r *pgRebuild) close() {
@@ -340,8 +326,9 @@ func (r *pgRebuild) close() {
 	for _, rt := range r.tables {
 		r.conn.Exec(ctx, "DROP TABLE IF EXISTS "+rt.name)
 	}
+	// Closing the session releases its advisory lock as well.
 	r.conn.Exec(ctx, `SELECT pg_advisory_unlock(hashtext('autonomos.subscriber.rebuild'), hashtext(coalesce(current_schema(), '')))`)
-	r.done()
+	r.conn.Close(ctx)
 }
 
 // --- DuckDB ---
