@@ -70,6 +70,10 @@ type ConnectionInput struct {
 	// Interval is the sync schedule as a Go duration ("5m", "1h"), at least
 	// MinInterval; empty means manual syncs only.
 	Interval string `json:"interval"`
+	// Reconcile is how often a scheduled sync is a full reconciliation pass
+	// instead of an incremental one (a Go duration, at least MinInterval;
+	// empty: never scheduled — POST .../sync?mode=reconcile runs one).
+	Reconcile string `json:"reconcile,omitempty"`
 }
 
 // ConnectionView is a connection as the API shows it. It never carries
@@ -80,13 +84,16 @@ type ConnectionView struct {
 	System       string         `json:"system"`
 	Config       map[string]any `json:"config"`
 	Interval     string         `json:"interval"`
+	Reconcile    string         `json:"reconcile,omitempty"`
 	Status       Status         `json:"status"`
 	StatusReason string         `json:"status_reason"`
 	LastSyncAt   *time.Time     `json:"last_sync_at"`
-	LastError    string         `json:"last_error"`
-	LastJobID    string         `json:"last_job_id"`
-	CreatedAt    time.Time      `json:"created_at"`
-	UpdatedAt    time.Time      `json:"updated_at"`
+	// LastReconcileAt is when the last reconciliation pass succeeded.
+	LastReconcileAt *time.Time `json:"last_reconcile_at,omitempty"`
+	LastError       string     `json:"last_error"`
+	LastJobID       string     `json:"last_job_id"`
+	CreatedAt       time.Time  `json:"created_at"`
+	UpdatedAt       time.Time  `json:"updated_at"`
 }
 
 // storedConnection is the value under <tenant>.<id> in the connections bucket.
@@ -98,14 +105,17 @@ type storedConnection struct {
 	Config       map[string]any `json:"config"`
 	Sealed       []byte         `json:"secrets_sealed"` // Sealer.Seal of the secrets
 	Interval     string         `json:"interval"`
+	Reconcile    string         `json:"reconcile,omitempty"`
 	Status       Status         `json:"status"`
 	StatusReason string         `json:"status_reason"`
 	LastSyncAt   *time.Time     `json:"last_sync_at"`
 	LastQueuedAt *time.Time     `json:"last_queued_at,omitempty"`
-	LastError    string         `json:"last_error"`
-	LastJobID    string         `json:"last_job_id"`
-	CreatedAt    time.Time      `json:"created_at"`
-	UpdatedAt    time.Time      `json:"updated_at"`
+	// LastReconcileAt is when the last reconciliation pass succeeded.
+	LastReconcileAt *time.Time `json:"last_reconcile_at,omitempty"`
+	LastError       string     `json:"last_error"`
+	LastJobID       string     `json:"last_job_id"`
+	CreatedAt       time.Time  `json:"created_at"`
+	UpdatedAt       time.Time  `json:"updated_at"`
 }
 
 func (s *storedConnection) view() *ConnectionView {
@@ -114,7 +124,7 @@ func (s *storedConnection) view() *ConnectionView {
 		cfg = map[string]any{}
 	}
 	return &ConnectionView{ID: s.ID, Name: s.Name, System: s.System, Config: cfg, Interval: s.Interval,
-		Status: s.Status, StatusReason: s.StatusReason, LastSyncAt: s.LastSyncAt, LastError: s.LastError,
+		Reconcile: s.Reconcile, LastReconcileAt: s.LastReconcileAt, Status: s.Status, StatusReason: s.StatusReason, LastSyncAt: s.LastSyncAt, LastError: s.LastError,
 		LastJobID: s.LastJobID, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt}
 }
 
@@ -178,7 +188,7 @@ func (c *Connections) Create(ctx context.Context, tenant string, in ConnectionIn
 	if cfg == nil {
 		cfg = map[string]any{}
 	}
-	if err := c.validate(tenant, id, in.Name, in.System, cfg, secrets, in.Interval); err != nil {
+	if err := c.validate(tenant, id, in.Name, in.System, cfg, secrets, in.Interval, in.Reconcile); err != nil {
 		return nil, err
 	}
 	sealed, err := c.sealer.Seal(tenant, id, secrets)
@@ -187,7 +197,8 @@ func (c *Connections) Create(ctx context.Context, tenant string, in ConnectionIn
 	}
 	now := c.now()
 	sc := &storedConnection{ID: id, Tenant: tenant, Name: strings.TrimSpace(in.Name), System: in.System, Config: cfg,
-		Sealed: sealed, Interval: strings.TrimSpace(in.Interval), Status: StatusActive, StatusReason: "created",
+		Sealed: sealed, Interval: strings.TrimSpace(in.Interval), Reconcile: strings.TrimSpace(in.Reconcile),
+		Status: StatusActive, StatusReason: "created",
 		CreatedAt: now, UpdatedAt: now}
 	b, err := json.Marshal(sc)
 	if err != nil {
@@ -265,7 +276,7 @@ func (c *Connections) Update(ctx context.Context, tenant, id string, in Connecti
 		if cfg == nil {
 			cfg = map[string]any{}
 		}
-		if err := c.validate(tenant, id, in.Name, sc.System, cfg, secrets, in.Interval); err != nil {
+		if err := c.validate(tenant, id, in.Name, sc.System, cfg, secrets, in.Interval, in.Reconcile); err != nil {
 			return nil, err
 		}
 		sealed, err := c.sealer.Seal(tenant, id, secrets)
@@ -273,6 +284,7 @@ func (c *Connections) Update(ctx context.Context, tenant, id string, in Connecti
 			return nil, err
 		}
 		sc.Name, sc.Config, sc.Sealed, sc.Interval = strings.TrimSpace(in.Name), cfg, sealed, strings.TrimSpace(in.Interval)
+		sc.Reconcile = strings.TrimSpace(in.Reconcile)
 		return nil, nil
 	})
 }
@@ -475,7 +487,7 @@ func (c *Connections) appendEvent(ctx context.Context, tenant string, ev StatusE
 
 // validate checks a connection as it would be stored: one joined error of
 // *canonical.FieldError values naming each bad field.
-func (c *Connections) validate(tenant, id, name, system string, cfg map[string]any, secrets map[string]string, interval string) error {
+func (c *Connections) validate(tenant, id, name, system string, cfg map[string]any, secrets map[string]string, interval, reconcile string) error {
 	var errs []error
 	bad := func(field, reason string) { errs = append(errs, &canonical.FieldError{Field: field, Reason: reason}) }
 	switch n := strings.TrimSpace(name); {
@@ -484,13 +496,20 @@ func (c *Connections) validate(tenant, id, name, system string, cfg map[string]a
 	case len(n) > 200:
 		bad("name", "longer than 200 characters")
 	}
-	if iv := strings.TrimSpace(interval); iv != "" {
+	for _, f := range []struct{ field, value, empty string }{
+		{"interval", interval, "manual syncs only"},
+		{"reconcile", reconcile, "no scheduled reconciliation"},
+	} {
+		iv := strings.TrimSpace(f.value)
+		if iv == "" {
+			continue
+		}
 		d, err := time.ParseDuration(iv)
 		switch {
 		case err != nil:
-			bad("interval", fmt.Sprintf("not a duration like 5m or 1h: %q", iv))
+			bad(f.field, fmt.Sprintf("not a duration like 5m or 1h: %q", iv))
 		case d < MinInterval:
-			bad("interval", fmt.Sprintf("%s is shorter than the minimum %s (leave it empty for manual syncs only)", d, MinInterval))
+			bad(f.field, fmt.Sprintf("%s is shorter than the minimum %s (leave it empty for %s)", d, MinInterval, f.empty))
 		}
 	}
 	switch _, known := c.reg[system]; {

@@ -25,6 +25,11 @@ type Emitter struct {
 	Mapping      *canonical.Mapping
 	// Now stamps records whose source carries no version (default time.Now).
 	Now func() time.Time
+	// ContentIDs qualifies each upsert's event id by a hash of the record's
+	// content: a reconciliation re-reads records whose content may have
+	// changed under an unchanged version, and such an event must not be
+	// taken for a duplicate of the one published before.
+	ContentIDs bool
 }
 
 // Messages maps one source record (line is its position in the input, for
@@ -87,8 +92,17 @@ func (s Emitter) Event(line int, values map[string]any) (*canonical.Event, []str
 		t = s.now()
 	}
 	ent := s.Mapping.Entity()
+	version := res.Version
+	if s.ContentIDs {
+		b, err := json.Marshal(res.Record)
+		if err != nil {
+			return nil, []streams.RowError{{Line: line, Reason: err.Error()}}
+		}
+		sum := sha256.Sum256(b)
+		version += "#" + hex.EncodeToString(sum[:8])
+	}
 	ev := &canonical.Event{
-		ID:             canonical.EventID(s.Tenant, s.System, ent, res.Record.Key(), res.Version, res.Op),
+		ID:             canonical.EventID(s.Tenant, s.System, ent, res.Record.Key(), version, res.Op),
 		Tenant:         s.Tenant,
 		Op:             res.Op,
 		ConnectionID:   s.ConnectionID,
@@ -104,14 +118,7 @@ func (s Emitter) Event(line int, values map[string]any) (*canonical.Event, []str
 
 func (s Emitter) deleteEvent(line int, values map[string]any) (*canonical.Event, []streams.RowError) {
 	ent := s.Mapping.Entity()
-	var id string
-	for _, f := range s.Mapping.Spec.Fields {
-		if f.Target == ent.KeyField() && f.Source != "" {
-			if v, ok := values[f.Source].(string); ok {
-				id = v
-			}
-		}
-	}
+	id := s.sourceKey(values)
 	if id == "" {
 		return nil, []streams.RowError{{Line: line, Column: ent.KeyField(), Reason: "a deleted record without its id"}}
 	}
@@ -135,6 +142,21 @@ func (s Emitter) deleteEvent(line int, values map[string]any) (*canonical.Event,
 		Tenant: s.Tenant, Op: canonical.OpDelete, ConnectionID: s.ConnectionID, SourceSystem: s.System,
 		SourceObject: s.Mapping.Object(), Time: t.UTC(), TraceID: s.TraceID, MappingVersion: s.Mapping.Version, Record: rec,
 	}, nil
+}
+
+// sourceKey is the record's id as the source spells it: the value of the
+// source field the mapping maps to the entity's key ("" when absent).
+func (s Emitter) sourceKey(values map[string]any) string {
+	key := s.Mapping.Entity().KeyField()
+	var id string
+	for _, f := range s.Mapping.Spec.Fields {
+		if f.Target == key && f.Source != "" {
+			if v, ok := values[f.Source].(string); ok {
+				id = v
+			}
+		}
+	}
+	return id
 }
 
 func (s Emitter) now() time.Time {

@@ -65,6 +65,7 @@ type workItem struct {
 	JobID        string `json:"job_id"`
 	ConnectionID string `json:"connection_id"`
 	TraceID      string `json:"trace_id,omitempty"`
+	Mode         string `json:"mode,omitempty"` // "" or JobModeReconcile
 }
 
 // Jobs queues and cancels connection syncs. Each sync is a streams.Job in the
@@ -104,13 +105,19 @@ func (j *Jobs) List(ctx context.Context, tenant string, limit int) ([]*streams.J
 // unknown connection. A sync may be queued whatever the connection's
 // status. traceID (32 hex, may be empty) follows the sync's events.
 func (j *Jobs) QueueSync(ctx context.Context, tenant, connectionID, traceID string) (string, error) {
-	return j.queueSync(ctx, tenant, connectionID, traceID, nil)
+	return j.queueSync(ctx, tenant, connectionID, traceID, "", nil)
+}
+
+// QueueReconcile is QueueSync of a reconciliation pass (see
+// Runner.Reconcile); it counts as the connection's one active sync.
+func (j *Jobs) QueueReconcile(ctx context.Context, tenant, connectionID, traceID string) (string, error) {
+	return j.queueSync(ctx, tenant, connectionID, traceID, JobModeReconcile, nil)
 }
 
 // errNotDue is queueSync's answer when ifDue says no after the lock was taken.
 var errNotDue = errors.New("not due")
 
-func (j *Jobs) queueSync(ctx context.Context, tenant, connectionID, traceID string, ifDue func(*storedConnection) bool) (string, error) {
+func (j *Jobs) queueSync(ctx context.Context, tenant, connectionID, traceID, mode string, ifDue func(*storedConnection) bool) (string, error) {
 	sc, _, err := j.conns.get(ctx, tenant, connectionID)
 	if err != nil {
 		return "", err
@@ -135,7 +142,7 @@ func (j *Jobs) queueSync(ctx context.Context, tenant, connectionID, traceID stri
 			return fail(errNotDue)
 		}
 	}
-	job := &streams.Job{ID: jobID, Tenant: tenant, Kind: JobKindSync, ConnectionID: connectionID, Status: streams.JobQueued,
+	job := &streams.Job{ID: jobID, Tenant: tenant, Kind: JobKindSync, Mode: mode, ConnectionID: connectionID, Status: streams.JobQueued,
 		System: sc.System, TraceID: traceID, Errors: []streams.RowError{}, CreatedAt: now}
 	if err := j.store.Put(ctx, job); err != nil {
 		return fail(err)
@@ -152,12 +159,12 @@ func (j *Jobs) queueSync(ctx context.Context, tenant, connectionID, traceID stri
 		return fail(err)
 	}
 	j.notify(job) // before the work item exists, so "queued" goes out before "running"
-	body, _ := json.Marshal(workItem{Tenant: tenant, JobID: jobID, ConnectionID: connectionID, TraceID: traceID})
+	body, _ := json.Marshal(workItem{Tenant: tenant, JobID: jobID, ConnectionID: connectionID, TraceID: traceID, Mode: mode})
 	if _, err := j.js.PublishMsg(ctx, &nats.Msg{Subject: subj, Data: body}, jetstream.WithMsgID(jobID)); err != nil {
 		j.finish(context.WithoutCancel(ctx), job, streams.JobFailed, "could not be queued: "+err.Error())
 		return fail(fmt.Errorf("publish %s: %w", subj, err))
 	}
-	j.log.Info("sync queued", "tenant", tenant, "connection_id", connectionID, "job_id", jobID, "trace_id", traceID)
+	j.log.Info("sync queued", "tenant", tenant, "connection_id", connectionID, "job_id", jobID, "mode", mode, "trace_id", traceID)
 	return jobID, nil
 }
 

@@ -102,10 +102,14 @@ func (s *Scheduler) tick(ctx context.Context, known map[string]*storedConnection
 			continue
 		}
 		tenant, id, _ := strings.Cut(key, ".")
-		jobID, err := s.jobs.queueSync(ctx, tenant, id, streams.NewID(), func(sc *storedConnection) bool { return due(sc, now) })
+		mode := ""
+		if reconcileDue(sc, now) {
+			mode = JobModeReconcile
+		}
+		jobID, err := s.jobs.queueSync(ctx, tenant, id, streams.NewID(), mode, func(sc *storedConnection) bool { return due(sc, now) })
 		switch {
 		case err == nil:
-			s.log.Info("scheduled sync queued", "tenant", tenant, "connection_id", id, "job_id", jobID)
+			s.log.Info("scheduled sync queued", "tenant", tenant, "connection_id", id, "job_id", jobID, "mode", mode)
 		case errors.Is(err, ErrSyncActive), errors.Is(err, errNotDue), errors.Is(err, ErrNotFound):
 		case ctx.Err() != nil:
 			return
@@ -130,6 +134,24 @@ func due(sc *storedConnection, now time.Time) bool {
 		if t != nil && t.After(last) {
 			last = *t
 		}
+	}
+	return now.Sub(last) >= d
+}
+
+// reconcileDue reports whether a due sync of sc should be a reconciliation:
+// its reconcile period has passed since its last reconciliation (or its
+// creation).
+func reconcileDue(sc *storedConnection, now time.Time) bool {
+	if sc.Reconcile == "" {
+		return false
+	}
+	d, err := time.ParseDuration(sc.Reconcile)
+	if err != nil || d < MinInterval {
+		return false
+	}
+	last := sc.CreatedAt
+	if sc.LastReconcileAt != nil && sc.LastReconcileAt.After(last) {
+		last = *sc.LastReconcileAt
 	}
 	return now.Sub(last) >= d
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -25,6 +26,13 @@ type Runner struct {
 	cursors  jetstream.KeyValue
 	mappings *Mappings
 	log      *slog.Logger
+
+	// Snapshots keeps the ids each full read found (streams.ObjectsReconcile).
+	// nil: full reads keep none, and Reconcile cannot find deleted records,
+	// so it refuses to run.
+	Snapshots jetstream.ObjectStore
+	// Now is the clock of the deletes Reconcile emits (default time.Now).
+	Now func() time.Time
 }
 
 // NewRunner returns a runner.
@@ -48,6 +56,7 @@ type ObjStats struct {
 	RowsRead  int64 `json:"rows_read"`
 	Published int64 `json:"published"`
 	Rejected  int64 `json:"rejected"`
+	Deleted   int64 `json:"deleted,omitempty"`
 }
 
 // CursorKey is the cursors-bucket key of a connection's object.
@@ -93,24 +102,38 @@ func (r *Runner) ResetCursors(ctx context.Context, tenant, connection string, ob
 // Sync runs one sync of conn through c. progress, if not nil, is called after
 // every checkpoint with the running totals.
 func (r *Runner) Sync(ctx context.Context, conn Connection, c Connector, traceID string, progress func(SyncStats)) (SyncStats, error) {
+	return r.run(ctx, conn, c, traceID, progress, false)
+}
+
+func (r *Runner) run(ctx context.Context, conn Connection, c Connector, traceID string, progress func(SyncStats), full bool) (SyncStats, error) {
 	st := SyncStats{Errors: []streams.RowError{}, Objects: map[string]ObjStats{}}
 	for _, obj := range c.Objects() {
-		if err := r.syncObject(ctx, conn, c, obj, traceID, &st, progress); err != nil {
+		if err := r.syncObject(ctx, conn, c, obj, traceID, &st, progress, full); err != nil {
 			return st, fmt.Errorf("%s %s: %w", conn.System, obj, err)
 		}
 	}
 	return st, nil
 }
 
-func (r *Runner) syncObject(ctx context.Context, conn Connection, c Connector, obj, traceID string, st *SyncStats, progress func(SyncStats)) error {
+// syncObject syncs one object from its stored cursor, or from the
+// beginning when full. A read from the beginning also collects the ids of
+// the records the source has, for reconciliation (see Reconcile).
+func (r *Runner) syncObject(ctx context.Context, conn Connection, c Connector, obj, traceID string, st *SyncStats, progress func(SyncStats), full bool) error {
 	m, err := r.mappings.Get(ctx, conn.Tenant, conn.System, obj)
 	if err != nil {
 		return &PermanentError{err}
 	}
-	em := Emitter{Tenant: conn.Tenant, System: conn.System, ConnectionID: conn.ID, TraceID: traceID, Mapping: m}
+	em := Emitter{Tenant: conn.Tenant, System: conn.System, ConnectionID: conn.ID, TraceID: traceID, Mapping: m, ContentIDs: full}
 	cursor, err := r.Cursor(ctx, conn.Tenant, conn.ID, obj)
 	if err != nil {
 		return err
+	}
+	if full {
+		cursor = ""
+	}
+	var present map[string]struct{} // source ids of a read from the beginning
+	if cursor == "" && r.Snapshots != nil {
+		present = map[string]struct{}{}
 	}
 	raw, canon := r.pub.NewBatch(), r.pub.NewBatch()
 	os := st.Objects[obj]
@@ -129,6 +152,14 @@ func (r *Runner) syncObject(ctx context.Context, conn Connection, c Connector, o
 				rawMsg, evMsg, errs = em.DeleteMessages(0, rec.Values)
 			} else {
 				rawMsg, evMsg, errs = em.Messages(0, rec.Values)
+			}
+			if present != nil {
+				// A rejected record is still one the source has.
+				if k := em.sourceKey(rec.Values); k != "" && !rec.Deleted {
+					present[k] = struct{}{}
+				} else if k != "" {
+					delete(present, k)
+				}
 			}
 			if len(errs) > 0 {
 				st.Rejected++
@@ -176,7 +207,10 @@ func (r *Runner) syncObject(ctx context.Context, conn Connection, c Connector, o
 			progress(*st)
 		}
 		if !page.More {
-			return nil
+			if present == nil {
+				return nil
+			}
+			return r.settle(ctx, conn, em, obj, present, full, canon, st, &os)
 		}
 	}
 }

@@ -360,6 +360,9 @@ func (w *Worker) sync(ctx context.Context, msg jetstream.Msg, job *streams.Job, 
 				err = &PermanentError{Err: fmt.Errorf("the %s connector panicked: %v", conn.System, p)}
 			}
 		}()
+		if it.Mode == JobModeReconcile {
+			return w.runner.Reconcile(sctx, conn, con, it.TraceID, progress)
+		}
 		return w.runner.Sync(sctx, conn, con, it.TraceID, progress)
 	}()
 	applyStats(job, &base, st)
@@ -376,6 +379,7 @@ func applyStats(job, base *streams.Job, st SyncStats) {
 	job.RowsRead = base.RowsRead + st.RowsRead
 	job.Published = base.Published + st.Published
 	job.Rejected = base.Rejected + st.Rejected
+	job.Deleted = base.Deleted + st.Deleted
 	job.Done = job.RowsRead
 	job.Errors = append(append(make([]streams.RowError, 0, len(base.Errors)+len(st.Errors)), base.Errors...), st.Errors...)
 	if len(job.Errors) > streams.MaxJobErrors {
@@ -389,6 +393,9 @@ func (w *Worker) succeed(ctx context.Context, msg jetstream.Msg, job *streams.Jo
 	job.Message = ""
 	if _, err := w.jobs.conns.modify(ctx, job.Tenant, job.ConnectionID, func(sc *storedConnection) (*StatusEvent, error) {
 		sc.LastSyncAt, sc.LastError, sc.LastJobID = &now, "", job.ID
+		if job.Mode == JobModeReconcile {
+			sc.LastReconcileAt = &now
+		}
 		if sc.Status == StatusFailed {
 			return sc.setStatus(StatusActive, "sync succeeded"), nil
 		}

@@ -3,9 +3,12 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/autonomos/autonomos/canonical"
 )
 
 // ConnectionInput is the body of connection create and update. Secrets are
@@ -16,6 +19,8 @@ type ConnectionInput struct {
 	Config   map[string]any    `json:"config"`
 	Secrets  map[string]string `json:"secrets"`
 	Interval string            `json:"interval"`
+	// Reconcile is the period of scheduled reconciliation passes ("" none).
+	Reconcile string `json:"reconcile,omitempty"`
 }
 
 // ConnectionService manages a tenant's connections. Views returned are
@@ -31,8 +36,9 @@ type ConnectionService interface {
 	// Test calls the source with the connection's settings; a refusal by
 	// the source is a nil error with ok false.
 	Test(ctx context.Context, tenant, id string) (ok bool, message string, err error)
-	// Sync queues a sync job and returns its id.
-	Sync(ctx context.Context, tenant, id, traceID string) (string, error)
+	// Sync queues a sync job and returns its id; mode is "" (incremental)
+	// or "reconcile" (a full pass that also finds deleted records).
+	Sync(ctx context.Context, tenant, id, traceID, mode string) (string, error)
 	Pause(ctx context.Context, tenant, id string) (any, error)
 	Resume(ctx context.Context, tenant, id string) (any, error)
 }
@@ -59,8 +65,12 @@ var (
 	docConnDelete = opDoc{tag: "aam", summary: "Delete a connection and forget its cursors (admins)", status: 204}
 	docConnTest   = opDoc{tag: "aam", summary: "Call the source with the connection's settings (admins)", status: 200, result: "ConnectionTest"}
 	docConnSync   = opDoc{tag: "aam", summary: "Queue a sync now (admins)",
-		description: "409 while a sync of the connection is queued or running. Follow the job at /api/v1/aoa/jobs/{id}.",
-		status:      202, result: "UploadAccepted", errors: []int{409}}
+		description: "409 while a sync of the connection is queued or running. Follow the job at /api/v1/aoa/jobs/{id}. " +
+			"mode=reconcile runs a full reconciliation pass: every object read from the beginning, changes that did not bump the modified stamp applied, " +
+			"and records the source no longer has (compared with the previous full read) deleted.",
+		params: []paramDoc{{name: "mode", in: "query", description: "incremental (default) or reconcile",
+			schema: map[string]any{"type": "string", "enum": []string{"incremental", "reconcile"}}}},
+		status: 202, result: "UploadAccepted", errors: []int{409, 422}}
 	docConnPause  = opDoc{tag: "aam", summary: "Pause the connection's schedule (admins)", status: 200, result: "Connection"}
 	docConnResume = opDoc{tag: "aam", summary: "Resume the connection's schedule (admins)", status: 200, result: "Connection", errors: []int{409}}
 	docJobCancel  = opDoc{tag: "aoa", summary: "Cancel a queued or running job (admins)", status: 202, result: "Job", errors: []int{409}}
@@ -145,7 +155,15 @@ func (s *Server) handleConnTest(c echo.Context) error {
 
 func (s *Server) handleConnSync(c echo.Context) error {
 	ctx := c.Request().Context()
-	id, err := s.deps.Connections.Sync(ctx, stateOf(c).principal.Tenant, c.Param("id"), TraceID(ctx))
+	mode := c.QueryParam("mode")
+	switch mode {
+	case "", "incremental":
+		mode = ""
+	case "reconcile":
+	default:
+		return &canonical.FieldError{Field: "mode", Reason: fmt.Sprintf("want incremental or reconcile, got %q", mode)}
+	}
+	id, err := s.deps.Connections.Sync(ctx, stateOf(c).principal.Tenant, c.Param("id"), TraceID(ctx), mode)
 	if err != nil {
 		return err
 	}

@@ -35,9 +35,13 @@ type RowError struct {
 
 // Job is the state of one unit of ingestion work, kept in the jobs bucket.
 type Job struct {
-	ID           string     `json:"id"`
-	Tenant       string     `json:"tenant_id"`
-	Kind         string     `json:"kind"` // filesource, sync
+	ID     string `json:"id"`
+	Tenant string `json:"tenant_id"`
+	Kind   string `json:"kind"` // filesource, sync
+	// Mode of a sync: "" (incremental, from the stored cursors) or
+	// "reconcile" (a full read that also finds records the source no
+	// longer has).
+	Mode         string     `json:"mode,omitempty"`
 	ConnectionID string     `json:"connection_id,omitempty"`
 	Status       string     `json:"status"`
 	File         string     `json:"file,omitempty"`
@@ -47,8 +51,9 @@ type Job struct {
 	RowsRead     int64      `json:"rows_read"`
 	Published    int64      `json:"published"`
 	Rejected     int64      `json:"rejected"`
-	Total        int64      `json:"total,omitempty"` // bytes or rows when known
-	Done         int64      `json:"done,omitempty"`  // progress in the unit of Total
+	Deleted      int64      `json:"deleted,omitempty"` // delete events among Published
+	Total        int64      `json:"total,omitempty"`   // bytes or rows when known
+	Done         int64      `json:"done,omitempty"`    // progress in the unit of Total
 	Errors       []RowError `json:"errors"`
 	Message      string     `json:"message,omitempty"` // why a job failed
 	// Children are the jobs an orchestration job follows (kind orchestration).

@@ -30,6 +30,10 @@ const (
 	// gateway's per-tenant rate limits and the source orgs' API budgets
 	// (see streams/quota).
 	BucketQuotas = "quotas"
+	// ObjectsReconcile (an object store) keeps, per connection and source
+	// object, the ids a full read found, so that the next full read
+	// (reconciliation) can tell which records the source no longer has.
+	ObjectsReconcile = "reconcile"
 )
 
 var tokenRE = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)

@@ -86,5 +86,9 @@ func Ensure(ctx context.Context, js jetstream.JetStream, c TopologyConfig) error
 			errs = append(errs, fmt.Errorf("bucket %s: %w", kc.Bucket, err))
 		}
 	}
+	if _, err := js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: ObjectsReconcile,
+		Description: "ids per connection and object found by the last full read", Replicas: c.Replicas}); err != nil {
+		errs = append(errs, fmt.Errorf("object store %s: %w", ObjectsReconcile, err))
+	}
 	return errors.Join(errs...)
 }

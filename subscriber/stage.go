@@ -31,8 +31,10 @@ type stagedCol struct {
 }
 
 // stage turns a group's events into columns and computes each row's content
-// hash: a 64-bit FNV-1a of every written value but the key and the version
-// (NULLs and lengths included, so no two different rows encode alike).
+// hash: a 64-bit FNV-1a of every written value but the key, the version and
+// the event id (NULLs and lengths included, so no two different rows encode
+// alike). A reconciliation re-publishes records under new event ids; only
+// those whose content changed are written again.
 func stage(g group) (*staged, error) {
 	n := len(g.events)
 	s := &staged{t: g.t, n: n, cols: make([]stagedCol, len(g.t.cols))}
@@ -82,8 +84,8 @@ func stage(g group) (*staged, error) {
 					return nil, err
 				}
 				col.str[i], col.valid[i] = v, ok
-				if ci <= 1 {
-					continue // tenant and key identify the row; they are not content
+				if ci <= 1 || c.name == "event_id" {
+					continue // tenant and key identify the row, the event id the message: not content
 				}
 				buf = binary.BigEndian.AppendUint64(append(buf[:0], 3, boolByte(ok)), uint64(len(v)))
 				buf = append(buf, v...)

@@ -44,7 +44,9 @@ type Config struct {
 	// MaxDeliver-1 times goes to the DLQ and is terminated. Default 5, at least 2.
 	MaxDeliver int `yaml:"max_deliver"`
 	// AckWait is how long the server waits for an ack before redelivering (a
-	// crashed instance's messages); default 30s. Long batches call InProgress.
+	// crashed instance's messages, and those whose acks a restarted embedded
+	// server did not keep); default 10s. The batch in hand calls InProgress
+	// every AckWait/3, so a slow commit is never redelivered meanwhile.
 	AckWait time.Duration `yaml:"ack_wait"`
 	// MaxAckPending bounds the unacknowledged messages across every instance
 	// sharing the consumer; default 10 batches.
@@ -87,7 +89,7 @@ func (c *Config) defaults(sink string) {
 		c.MaxDeliver = 5
 	}
 	if c.AckWait == 0 {
-		c.AckWait = 30 * time.Second
+		c.AckWait = 10 * time.Second
 	}
 	if c.MaxAckPending == 0 {
 		c.MaxAckPending = 10 * c.BatchSize

@@ -158,6 +158,7 @@ type jobView struct {
 	RowsRead  int64  `json:"rows_read"`
 	Published int64  `json:"published"`
 	Rejected  int64  `json:"rejected"`
+	Deleted   int64  `json:"deleted"`
 	Total     int64  `json:"total"`
 	Done      int64  `json:"done"`
 	Message   string `json:"message"`

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	mrand "math/rand/v2"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -255,6 +256,52 @@ func (s *Sim) Delete(system, object, id string) error {
 	r.deleted = true
 	s.touch(sys, r)
 	r.deletedAt = r.modified
+	return nil
+}
+
+// Purge removes a record without a trace any read can see: no IsDeleted
+// row, no archived record, no $deletedEntity — as a Salesforce hard delete
+// (or an emptied recycle bin), a HubSpot GDPR delete, or a Dynamics delete
+// older than the change-tracking window. Only a full read notices it is gone.
+func (s *Sim) Purge(system, object, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, t, err := s.table(system, object)
+	if err != nil {
+		return fmt.Errorf("purge %s %s: %w", system, object, err)
+	}
+	if _, ok := t.recs[id]; !ok {
+		return fmt.Errorf("purge %s %s %s: %w", system, object, id, ErrNotFound)
+	}
+	delete(t.recs, id)
+	t.order = slices.DeleteFunc(t.order, func(o string) bool { return o == id })
+	return nil
+}
+
+// SetQuietly changes one field of a record (named as served now) without
+// bumping its modified stamp, as a Salesforce formula field or a HubSpot
+// calculated property changes: incremental reads, which filter on the
+// stamp, never see it.
+func (s *Sim) SetQuietly(system, object, id, field string, value any) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, t, err := s.table(system, object)
+	if err != nil {
+		return fmt.Errorf("set %s %s: %w", system, object, err)
+	}
+	r, ok := t.recs[id]
+	if !ok {
+		return fmt.Errorf("set %s %s %s: %w", system, object, id, ErrNotFound)
+	}
+	f, ok := t.resolve(field, system == Salesforce)
+	if !ok || f.role != roleData {
+		return fmt.Errorf("set %s %s field %s: not a plain field of the object", system, object, field)
+	}
+	val, err := coerce(f.typ, value)
+	if err != nil {
+		return fmt.Errorf("set %s %s field %s: %w", system, object, field, err)
+	}
+	r.fields[f.name] = val
 	return nil
 }
 
