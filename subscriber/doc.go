@@ -15,7 +15,13 @@
 // content differs. Deletes keep a tombstone row (deleted, fields cleared)
 // that leaves the views and stops older upserts from resurrecting the
 // record. Every query is scoped to one tenant, and tenant_id leads every key
-// and index. A message that is not a valid canonical event, or that a sink
+// and index. In Postgres the scope is enforced as well: row-level security
+// on every tenant table lets a transaction see and write only the rows of
+// the tenant it was scoped to (a query missing its WHERE tenant_id cannot
+// cross tenants, and an unscoped one sees nothing); tenant work runs as a
+// role the policies bind, and only migrations and the rebuild's DDL take the
+// admin path (tenancy.go). DuckDB has no row-level security: there the WHERE
+// of each query is the only guard. A message that is not a valid canonical event, or that a sink
 // rejects as bad data, goes to the DLQ (dlq.<tenant>.validation or
 // dlq.<tenant>.sink-<name>, with the reason in headers) and is terminated;
 // any other sink failure is retried with backoff, and a message that failed
