@@ -22,7 +22,10 @@ type Emitter struct {
 	System       string
 	ConnectionID string
 	TraceID      string
-	Mapping      *canonical.Mapping
+	// Traceparent is the W3C traceparent of the span that maps the
+	// records; every event and raw message carries it ("" for none).
+	Traceparent string
+	Mapping     *canonical.Mapping
 	// Now stamps records whose source carries no version (default time.Now).
 	Now func() time.Time
 	// ContentIDs qualifies each upsert's event id by a hash of the record's
@@ -110,6 +113,7 @@ func (s Emitter) Event(line int, values map[string]any) (*canonical.Event, []str
 		SourceObject:   s.Mapping.Object(),
 		Time:           t.UTC(),
 		TraceID:        s.TraceID,
+		Traceparent:    s.Traceparent,
 		MappingVersion: s.Mapping.Version,
 		Record:         res.Record,
 	}
@@ -140,7 +144,8 @@ func (s Emitter) deleteEvent(line int, values map[string]any) (*canonical.Event,
 	return &canonical.Event{
 		ID:     canonical.EventID(s.Tenant, s.System, ent, id, version, canonical.OpDelete),
 		Tenant: s.Tenant, Op: canonical.OpDelete, ConnectionID: s.ConnectionID, SourceSystem: s.System,
-		SourceObject: s.Mapping.Object(), Time: t.UTC(), TraceID: s.TraceID, MappingVersion: s.Mapping.Version, Record: rec,
+		SourceObject: s.Mapping.Object(), Time: t.UTC(), TraceID: s.TraceID, Traceparent: s.Traceparent,
+		MappingVersion: s.Mapping.Version, Record: rec,
 	}, nil
 }
 
@@ -183,7 +188,9 @@ func (s Emitter) RawMsg(values map[string]any) (*nats.Msg, error) {
 	m.Header.Set(streams.HeaderContentType, "application/json")
 	m.Header.Set(streams.HeaderTenant, s.Tenant)
 	m.Header.Set("Autonomos-Connection", s.ConnectionID)
-	if tp := streams.Traceparent(s.TraceID); tp != "" {
+	if s.Traceparent != "" {
+		m.Header.Set(streams.HeaderTraceparent, s.Traceparent)
+	} else if tp := streams.Traceparent(s.TraceID); tp != "" {
 		m.Header.Set(streams.HeaderTraceparent, tp)
 	}
 	return m, nil

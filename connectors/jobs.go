@@ -10,8 +10,10 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/autonomos/autonomos/streams"
+	"github.com/autonomos/autonomos/telemetry"
 )
 
 // JobKindSync is the kind of a connection sync job (streams.Job.Kind and
@@ -65,6 +67,7 @@ type workItem struct {
 	JobID        string `json:"job_id"`
 	ConnectionID string `json:"connection_id"`
 	TraceID      string `json:"trace_id,omitempty"`
+	Traceparent  string `json:"traceparent,omitempty"`
 	Mode         string `json:"mode,omitempty"` // "" or JobModeReconcile
 }
 
@@ -103,7 +106,8 @@ func (j *Jobs) List(ctx context.Context, tenant string, limit int) ([]*streams.J
 // It returns ErrSyncActive (wrapped, naming the active job) while another
 // sync of the connection is queued or running, and ErrNotFound for an
 // unknown connection. A sync may be queued whatever the connection's
-// status. traceID (32 hex, may be empty) follows the sync's events.
+// status. traceID (32 hex, may be empty) follows the sync's events, and
+// the span in ctx (the request's, when any) is the parent of the sync's.
 func (j *Jobs) QueueSync(ctx context.Context, tenant, connectionID, traceID string) (string, error) {
 	return j.queueSync(ctx, tenant, connectionID, traceID, "", nil)
 }
@@ -159,7 +163,8 @@ func (j *Jobs) queueSync(ctx context.Context, tenant, connectionID, traceID, mod
 		return fail(err)
 	}
 	j.notify(job) // before the work item exists, so "queued" goes out before "running"
-	body, _ := json.Marshal(workItem{Tenant: tenant, JobID: jobID, ConnectionID: connectionID, TraceID: traceID, Mode: mode})
+	body, _ := json.Marshal(workItem{Tenant: tenant, JobID: jobID, ConnectionID: connectionID, TraceID: traceID, Mode: mode,
+		Traceparent: telemetry.Traceparent(trace.SpanContextFromContext(ctx))})
 	if _, err := j.js.PublishMsg(ctx, &nats.Msg{Subject: subj, Data: body}, jetstream.WithMsgID(jobID)); err != nil {
 		j.finish(context.WithoutCancel(ctx), job, streams.JobFailed, "could not be queued: "+err.Error())
 		return fail(fmt.Errorf("publish %s: %w", subj, err))

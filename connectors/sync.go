@@ -11,8 +11,11 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/autonomos/autonomos/streams"
+	"github.com/autonomos/autonomos/telemetry"
 )
 
 // Runner syncs a connection: for each object it fetches pages after the
@@ -21,6 +24,12 @@ import (
 // publish and checkpoint re-fetches the page; its event ids are the same, so
 // JetStream drops the copies. It is safe for concurrent use on different
 // connections.
+//
+// Each page is traced as three spans, children of the span in the context
+// Sync is given (none when it has none): fetch (the page from the source),
+// map (its records into events) and publish (to RAW and CANONICAL, until
+// every ack is in). Every event carries the map span's context in its
+// traceparent extension, so the subscribers' spans join the same trace.
 type Runner struct {
 	pub      *streams.Publisher
 	cursors  jetstream.KeyValue
@@ -119,6 +128,9 @@ func (r *Runner) run(ctx context.Context, conn Connection, c Connector, traceID 
 // beginning when full. A read from the beginning also collects the ids of
 // the records the source has, for reconciliation (see Reconcile).
 func (r *Runner) syncObject(ctx context.Context, conn Connection, c Connector, obj, traceID string, st *SyncStats, progress func(SyncStats), full bool) error {
+	if traceID == "" {
+		traceID = telemetry.TraceID(ctx) // a sync no request asked for has a trace of its own
+	}
 	m, err := r.mappings.Get(ctx, conn.Tenant, conn.System, obj)
 	if err != nil {
 		return &PermanentError{err}
@@ -137,12 +149,21 @@ func (r *Runner) syncObject(ctx context.Context, conn Connection, c Connector, o
 	}
 	raw, canon := r.pub.NewBatch(), r.pub.NewBatch()
 	os := st.Objects[obj]
+	tr := trace.SpanFromContext(ctx).TracerProvider().Tracer(telemetry.Scope)
+	objAttrs := trace.WithAttributes(attribute.String("autonomos.system", conn.System), attribute.String("autonomos.object", obj))
+	var rawMsgs, evMsgs []*nats.Msg
 	for {
-		page, err := c.Fetch(ctx, obj, cursor)
+		fctx, fetch := tr.Start(ctx, "fetch", objAttrs)
+		page, err := c.Fetch(fctx, obj, cursor)
+		telemetry.End(fetch, err, attribute.Int("autonomos.records", len(page.Records)))
 		if err != nil {
 			return err
 		}
 		st.Pages++
+		_, mapping := tr.Start(ctx, "map", objAttrs)
+		em.Traceparent = telemetry.Traceparent(mapping.SpanContext())
+		rawMsgs, evMsgs = rawMsgs[:0], evMsgs[:0]
+		rejected := st.Rejected
 		for _, rec := range page.Records {
 			st.RowsRead++
 			os.RowsRead++
@@ -172,23 +193,19 @@ func (r *Runner) syncObject(ctx context.Context, conn Connection, c Connector, o
 				r.deadLetter(ctx, conn, obj, traceID, rec.Values, errs)
 			}
 			if rawMsg != nil {
-				if err := raw.Add(rawMsg); err != nil {
-					return err
-				}
+				rawMsgs = append(rawMsgs, rawMsg)
 			}
 			if evMsg != nil {
 				if rec.Deleted {
 					st.Deleted++
 				}
-				if err := canon.Add(evMsg); err != nil {
-					return err
-				}
+				evMsgs = append(evMsgs, evMsg)
 			}
 		}
-		if _, err := raw.Wait(ctx); err != nil {
-			return err
-		}
-		n, err := canon.Wait(ctx)
+		telemetry.End(mapping, nil, attribute.Int("autonomos.records", len(page.Records)), attribute.Int64("autonomos.rejected", st.Rejected-rejected))
+		pctx, publish := tr.Start(ctx, "publish", objAttrs, trace.WithSpanKind(trace.SpanKindProducer))
+		n, err := publishPage(pctx, raw, canon, rawMsgs, evMsgs)
+		telemetry.End(publish, err, attribute.String("messaging.system", "nats"), attribute.Int("messaging.batch.message_count", len(evMsgs)))
 		st.Published += int64(n)
 		os.Published += int64(n)
 		if err != nil {
@@ -213,6 +230,25 @@ func (r *Runner) syncObject(ctx context.Context, conn Connection, c Connector, o
 			return r.settle(ctx, conn, em, obj, present, full, canon, st, &os)
 		}
 	}
+}
+
+// publishPage sends a page's messages and waits for every ack, RAW's
+// first; it returns how many canonical events the stream accepted.
+func publishPage(ctx context.Context, raw, canon *streams.Batch, rawMsgs, evMsgs []*nats.Msg) (int, error) {
+	for _, m := range rawMsgs {
+		if err := raw.Add(m); err != nil {
+			return 0, err
+		}
+	}
+	for _, m := range evMsgs {
+		if err := canon.Add(m); err != nil {
+			return 0, err
+		}
+	}
+	if _, err := raw.Wait(ctx); err != nil {
+		return 0, err
+	}
+	return canon.Wait(ctx)
 }
 
 func (r *Runner) deadLetter(ctx context.Context, conn Connection, obj, traceID string, values map[string]any, errs []streams.RowError) {

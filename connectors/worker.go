@@ -12,8 +12,12 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/autonomos/autonomos/streams"
+	"github.com/autonomos/autonomos/telemetry"
 )
 
 // WorkerConsumer is the durable pull consumer on JOBS that every connector
@@ -38,6 +42,10 @@ type WorkerConfig struct {
 	AckWait time.Duration `yaml:"ack_wait"`
 	// PullWait is how long one pull waits for work (default 5s).
 	PullWait time.Duration `yaml:"pull_wait"`
+	// Tracing makes each sync a "sync" span, a child of the request that
+	// queued it (its traceparent travels in the work item), with the
+	// Runner's fetch, map and publish spans below it. Nil: no spans.
+	Tracing trace.TracerProvider `yaml:"-"`
 }
 
 func (c *WorkerConfig) defaults() {
@@ -58,6 +66,9 @@ func (c *WorkerConfig) defaults() {
 	}
 	if c.PullWait <= 0 {
 		c.PullWait = 5 * time.Second
+	}
+	if c.Tracing == nil {
+		c.Tracing = noop.NewTracerProvider()
 	}
 }
 
@@ -257,7 +268,11 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 		defer cl.Close()
 	}
 
-	st, err := w.sync(ctx, msg, job, conn, con, it, log)
+	tctx, span := w.cfg.Tracing.Tracer(telemetry.Scope).Start(telemetry.Parent(ctx, it.Traceparent, it.TraceID), "sync",
+		trace.WithAttributes(attribute.String("autonomos.tenant", it.Tenant), attribute.String("autonomos.job_id", it.JobID),
+			attribute.String("autonomos.connection_id", it.ConnectionID), attribute.String("autonomos.system", conn.System)))
+	st, err := w.sync(tctx, msg, job, conn, con, it, log)
+	telemetry.End(span, err, attribute.Int64("autonomos.records", st.RowsRead), attribute.Int64("autonomos.published", st.Published))
 	switch {
 	case err == nil:
 		w.succeed(bg, msg, job, st, log)

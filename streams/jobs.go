@@ -48,6 +48,7 @@ type Job struct {
 	Entity       string     `json:"entity,omitempty"`
 	System       string     `json:"system,omitempty"`
 	TraceID      string     `json:"trace_id,omitempty"`
+	Traceparent  string     `json:"traceparent,omitempty"` // W3C trace context of what queued the job: its spans join that trace
 	RowsRead     int64      `json:"rows_read"`
 	Published    int64      `json:"published"`
 	Rejected     int64      `json:"rejected"`

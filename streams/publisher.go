@@ -59,7 +59,8 @@ func NewPublisher(js jetstream.JetStream) *Publisher { return &Publisher{js: js}
 func (p *Publisher) JetStream() jetstream.JetStream { return p.js }
 
 // EventMsg encodes a canonical event as a NATS message on its subject, with
-// Nats-Msg-Id = event id for de-duplication and the W3C traceparent.
+// Nats-Msg-Id = event id for de-duplication and the W3C traceparent (the
+// event's own, else one made of its trace id).
 func EventMsg(ev *canonical.Event) (*nats.Msg, error) {
 	subj, err := CanonicalSubject(ev.Tenant, string(ev.Entity()))
 	if err != nil {
@@ -74,7 +75,9 @@ func EventMsg(ev *canonical.Event) (*nats.Msg, error) {
 	m.Header.Set(jetstream.MsgIDHeader, ev.ID)
 	m.Header.Set(HeaderContentType, ContentTypeCloudEvent)
 	m.Header.Set(HeaderTenant, ev.Tenant)
-	if tp := Traceparent(ev.TraceID); tp != "" {
+	if ev.Traceparent != "" {
+		m.Header.Set(HeaderTraceparent, ev.Traceparent)
+	} else if tp := Traceparent(ev.TraceID); tp != "" {
 		m.Header.Set(HeaderTraceparent, tp)
 	}
 	return m, nil

@@ -13,10 +13,14 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/autonomos/autonomos/canonical"
 	"github.com/autonomos/autonomos/connectors"
 	"github.com/autonomos/autonomos/streams"
+	"github.com/autonomos/autonomos/telemetry"
 )
 
 // MappingSource resolves the mapping of a tenant's system and entity.
@@ -36,6 +40,10 @@ type Config struct {
 	ProgressEvery time.Duration `yaml:"progress_every"`
 	// ConnectionID is the source connection of uploaded files (default "filesource").
 	ConnectionID string `yaml:"connection_id"`
+	// Tracing traces each job as an "ingest" span, a child of the request
+	// that queued it, with fetch, map and publish spans per BatchSize
+	// rows. Nil: no spans.
+	Tracing trace.TracerProvider `yaml:"-"`
 }
 
 func (c *Config) defaults() {
@@ -50,6 +58,9 @@ func (c *Config) defaults() {
 	}
 	if c.ConnectionID == "" {
 		c.ConnectionID = "filesource"
+	}
+	if c.Tracing == nil {
+		c.Tracing = noop.NewTracerProvider()
 	}
 }
 
@@ -75,6 +86,7 @@ type Ingester struct {
 	queue    chan *streams.Job
 	notify   func(*streams.Job)
 	running  atomic.Bool
+	tracer   trace.Tracer
 }
 
 // New returns an ingester. notify, if not nil, is called after each stored
@@ -85,13 +97,15 @@ func New(cfg Config, pub *streams.Publisher, jobs *streams.JobStore, mappings Ma
 		notify = func(*streams.Job) {}
 	}
 	return &Ingester{cfg: cfg, pub: pub, jobs: jobs, mappings: mappings, log: log.With("component", "filesource"),
-		queue: make(chan *streams.Job, 4096), notify: notify}
+		queue: make(chan *streams.Job, 4096), notify: notify, tracer: cfg.Tracing.Tracer(telemetry.Scope)}
 }
 
 // ErrQueueFull is returned when too many jobs wait.
 var ErrQueueFull = errors.New("too many ingestion jobs are queued; retry later")
 
 // IngestFile validates the request, stores a queued job and returns its id.
+// The span in ctx (the upload request's, when any) becomes the parent of
+// the job's spans.
 func (in *Ingester) IngestFile(ctx context.Context, req Request) (string, error) {
 	if req.System == "" {
 		req.System = "filesource"
@@ -107,7 +121,7 @@ func (in *Ingester) IngestFile(ctx context.Context, req Request) (string, error)
 	}
 	j := &streams.Job{ID: streams.NewID(), Tenant: req.Tenant, Kind: "filesource", ConnectionID: in.cfg.ConnectionID,
 		Status: streams.JobQueued, File: req.Path, Entity: string(req.Entity), System: req.System, TraceID: req.TraceID,
-		Errors: []streams.RowError{}, CreatedAt: time.Now().UTC()}
+		Traceparent: telemetry.Traceparent(trace.SpanContextFromContext(ctx)), Errors: []streams.RowError{}, CreatedAt: time.Now().UTC()}
 	if fi, err := os.Stat(req.Path); err == nil {
 		j.Total = fi.Size()
 	} else {
@@ -178,11 +192,19 @@ func (in *Ingester) Run(ctx context.Context) error {
 // run ingests one job's file and stores its final state. A job cut short by
 // shutdown stays "running" and is resumed by the next Run.
 func (in *Ingester) run(ctx context.Context, j *streams.Job) {
+	ctx, span := in.tracer.Start(telemetry.Parent(ctx, j.Traceparent, j.TraceID), "ingest", trace.WithAttributes(
+		attribute.String("autonomos.tenant", j.Tenant), attribute.String("autonomos.job_id", j.ID),
+		attribute.String("autonomos.system", j.System), attribute.String("autonomos.entity", j.Entity)))
+	if j.TraceID == "" {
+		j.TraceID = telemetry.TraceID(ctx) // a job no request asked for has a trace of its own
+	}
 	now := time.Now().UTC()
 	j.Status, j.StartedAt = streams.JobRunning, &now
 	j.RowsRead, j.Published, j.Rejected, j.Done, j.Errors = 0, 0, 0, 0, []streams.RowError{}
 	in.put(ctx, j)
 	err := in.ingest(ctx, j)
+	telemetry.End(span, err, attribute.Int64("autonomos.records", j.RowsRead), attribute.Int64("autonomos.published", j.Published),
+		attribute.Int64("autonomos.rejected", j.Rejected))
 	if ctx.Err() != nil {
 		return
 	}
@@ -237,72 +259,118 @@ func (in *Ingester) ingest(ctx context.Context, j *streams.Job) error {
 		return err
 	}
 	src := connectors.Emitter{Tenant: j.Tenant, System: j.System, ConnectionID: j.ConnectionID, TraceID: j.TraceID, Mapping: m}
-	// Two batches in flight: the acks of one are awaited while the next is
-	// published, so the file is read and mapped while the stream stores.
+	attrs := trace.WithAttributes(attribute.String("autonomos.system", j.System), attribute.String("autonomos.entity", j.Entity))
+	// The file goes in pages of BatchSize rows, each traced as fetch (read
+	// the rows), map (into events, which carry the map span's context) and
+	// publish (send, until every ack is in). Two pages are in flight: the
+	// acks of one are collected after the next is read, mapped and sent, so
+	// a publish span ends when its acks were collected, not when they came.
 	canon, raw := in.pub.NewBatch(), in.pub.NewBatch()
 	prevCanon, prevRaw := in.pub.NewBatch(), in.pub.NewBatch()
-	wait := func(canon, raw *streams.Batch) error {
-		if _, err := raw.Wait(ctx); err != nil {
-			return err
+	var prevPublish trace.Span
+	wait := func(canon, raw *streams.Batch, publish trace.Span) error {
+		_, err := raw.Wait(ctx)
+		if err == nil {
+			var n int
+			n, err = canon.Wait(ctx)
+			j.Published += int64(n)
 		}
-		n, err := canon.Wait(ctx)
-		j.Published += int64(n)
+		if publish != nil {
+			telemetry.End(publish, err)
+		}
 		return err
 	}
-	flush := func() error {
-		if err := wait(prevCanon, prevRaw); err != nil {
+	// A page's rows, bad ones (bad set) too, so errors keep the file's order.
+	type pageRow struct {
+		Row
+		bad *RowError
+	}
+	rows := make([]pageRow, 0, in.cfg.BatchSize)
+	var rawMsgs, evMsgs []*nats.Msg
+	lastProgress := time.Now()
+	for eof := false; !eof; {
+		_, fetch := in.tracer.Start(ctx, "fetch", attrs)
+		rows = rows[:0]
+		var err error
+		for len(rows) < in.cfg.BatchSize {
+			row, rerr := rd.Next()
+			if rerr == io.EOF {
+				eof = true
+				break
+			}
+			var re *RowError
+			if rerr != nil && !errors.As(rerr, &re) {
+				err = fmt.Errorf("read %s: %w", j.File, rerr)
+				break
+			}
+			j.RowsRead++
+			rows = append(rows, pageRow{row, re})
+		}
+		telemetry.End(fetch, err, attribute.Int("autonomos.records", len(rows)))
+		if err != nil {
 			return err
 		}
-		prevCanon, prevRaw, canon, raw = canon, raw, prevCanon, prevRaw
-		return nil
-	}
-	lastProgress := time.Now()
-	for {
-		row, err := rd.Next()
-		if err == io.EOF {
-			break
-		}
-		var re *RowError
-		if errors.As(err, &re) {
-			j.RowsRead++
-			j.RejectRow(streams.RowError{Line: re.Line, Column: re.Column, Reason: re.Reason})
-			in.deadLetter(ctx, j, re.Line, nil, []streams.RowError{{Line: re.Line, Reason: re.Reason}})
+		if len(rows) == 0 {
 			continue
 		}
-		if err != nil {
-			return fmt.Errorf("read %s: %w", j.File, err)
-		}
-		j.RowsRead++
-		rawMsg, evMsg, rowErrs := src.Messages(row.Line, row.Values)
-		if len(rowErrs) > 0 {
-			j.RejectRow(rowErrs...)
-			in.deadLetter(ctx, j, row.Line, row.Values, rowErrs)
-		}
-		if rawMsg != nil {
-			if err := raw.Add(rawMsg); err != nil {
-				return err
+
+		_, mapping := in.tracer.Start(ctx, "map", attrs)
+		src.Traceparent = telemetry.Traceparent(mapping.SpanContext())
+		rawMsgs, evMsgs = rawMsgs[:0], evMsgs[:0]
+		rejected := j.Rejected
+		for _, row := range rows {
+			if re := row.bad; re != nil {
+				j.RejectRow(streams.RowError{Line: re.Line, Column: re.Column, Reason: re.Reason})
+				in.deadLetter(ctx, j, re.Line, nil, []streams.RowError{{Line: re.Line, Reason: re.Reason}})
+				continue
+			}
+			rawMsg, evMsg, rowErrs := src.Messages(row.Line, row.Values)
+			if len(rowErrs) > 0 {
+				j.RejectRow(rowErrs...)
+				in.deadLetter(ctx, j, row.Line, row.Values, rowErrs)
+			}
+			if rawMsg != nil {
+				rawMsgs = append(rawMsgs, rawMsg)
+			}
+			if evMsg != nil {
+				evMsgs = append(evMsgs, evMsg)
 			}
 		}
-		if evMsg != nil {
-			if err := canon.Add(evMsg); err != nil {
-				return err
-			}
+		telemetry.End(mapping, nil, attribute.Int("autonomos.records", len(rows)), attribute.Int64("autonomos.rejected", j.Rejected-rejected))
+
+		_, publish := in.tracer.Start(ctx, "publish", attrs, trace.WithSpanKind(trace.SpanKindProducer),
+			trace.WithAttributes(attribute.String("messaging.system", "nats"), attribute.Int("messaging.batch.message_count", len(evMsgs))))
+		if err := send(raw, canon, rawMsgs, evMsgs); err != nil {
+			telemetry.End(publish, err)
+			return err
 		}
-		if canon.Len() >= in.cfg.BatchSize {
-			if err := flush(); err != nil {
-				return err
-			}
-			if time.Since(lastProgress) >= in.cfg.ProgressEvery {
-				j.Done = atomic.LoadInt64(&done)
-				in.put(ctx, j)
-				lastProgress = time.Now()
-			}
+		if err := wait(prevCanon, prevRaw, prevPublish); err != nil {
+			telemetry.End(publish, err)
+			return err
+		}
+		prevCanon, prevRaw, prevPublish, canon, raw = canon, raw, publish, prevCanon, prevRaw
+		if time.Since(lastProgress) >= in.cfg.ProgressEvery {
+			j.Done = atomic.LoadInt64(&done)
+			in.put(ctx, j)
+			lastProgress = time.Now()
 		}
 	}
-	if err := wait(prevCanon, prevRaw); err != nil {
-		return err
+	return wait(prevCanon, prevRaw, prevPublish)
+}
+
+// send hands a page's messages to the stream without waiting for acks.
+func send(raw, canon *streams.Batch, rawMsgs, evMsgs []*nats.Msg) error {
+	for _, m := range rawMsgs {
+		if err := raw.Add(m); err != nil {
+			return err
+		}
 	}
-	return wait(canon, raw)
+	for _, m := range evMsgs {
+		if err := canon.Add(m); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (in *Ingester) deadLetter(ctx context.Context, j *streams.Job, line int, values map[string]any, errs []streams.RowError) {
