@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -102,20 +103,33 @@ func BenchmarkDuckDBApply(b *testing.B) { benchApply(b, openDuckDB(b)) }
 
 // BenchmarkSubscriber measures a sink fed by a Subscriber from a pre-filled
 // CANONICAL stream: fetch, parse, apply, ack. Each op is 1,000 events.
+// The -traced variants carry a traceparent per event (one trace per 1,000)
+// and record every consume and upsert span.
 func BenchmarkSubscriber(b *testing.B) {
-	for _, name := range []string{"postgres", "duckdb"} {
+	for _, name := range []string{"postgres", "duckdb", "postgres-traced", "duckdb-traced"} {
 		b.Run(name, func(b *testing.B) {
 			env := streamstest.Start(b)
 			var s store
-			if name == "postgres" {
+			if strings.HasPrefix(name, "postgres") {
 				s = openPostgres(b)
 			} else {
 				s = openDuckDB(b)
 			}
-			for i := range b.N {
-				publish(b, env, benchBatch("bench", i*1000, t0))
+			var cfg subscriber.Config
+			traced := strings.HasSuffix(name, "-traced")
+			if traced {
+				cfg.Tracing, _ = recorded(b)
 			}
-			sub, err := subscriber.New(env.JS, env.Pub, s, subscriber.Config{}, nil)
+			for i := range b.N {
+				evs := benchBatch("bench", i*1000, t0)
+				if traced {
+					for _, ev := range evs {
+						ev.Traceparent = fmt.Sprintf("00-%032x-%016x-01", i+1, i+1)
+					}
+				}
+				publish(b, env, evs)
+			}
+			sub, err := subscriber.New(env.JS, env.Pub, s, cfg, nil)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -14,9 +14,11 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/autonomos/autonomos/canonical"
 	"github.com/autonomos/autonomos/streams"
+	"github.com/autonomos/autonomos/telemetry"
 )
 
 // canonicalAll filters every subject of the CANONICAL stream, whatever
@@ -66,6 +68,11 @@ type Config struct {
 	// OwnerNote describes the owner to an operator (host and path of the
 	// file); it is kept beside Owner and shown in a refusal.
 	OwnerNote string `yaml:"owner_note"`
+	// Tracing, when set, traces every batch: a consume span in each trace
+	// its events came from (a child of the span that made them, from their
+	// traceparent extension) and an upsert span per sink transaction, never
+	// a span per event. Nil: no spans.
+	Tracing trace.TracerProvider `yaml:"-"`
 }
 
 // Consumer metadata keys of an owned durable.
@@ -133,6 +140,8 @@ type Subscriber struct {
 	sink Sink
 	cfg  Config
 	log  *slog.Logger
+	// tracer makes the batch spans; nil when Config.Tracing is.
+	tracer trace.Tracer
 
 	applied, batches, deadLettered, failedBatches atomic.Uint64
 
@@ -174,8 +183,12 @@ func New(js jetstream.JetStream, pub *streams.Publisher, sink Sink, cfg Config, 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Subscriber{js: js, pub: pub, sink: sink, cfg: cfg,
-		log: log.With("component", "subscriber", "sink", sink.Name(), "consumer", cfg.Durable)}, nil
+	s := &Subscriber{js: js, pub: pub, sink: sink, cfg: cfg,
+		log: log.With("component", "subscriber", "sink", sink.Name(), "consumer", cfg.Durable)}
+	if cfg.Tracing != nil {
+		s.tracer = cfg.Tracing.Tracer(telemetry.Scope)
+	}
+	return s, nil
 }
 
 // Stats are a Subscriber's counters since it was created.
@@ -331,6 +344,7 @@ func (s *Subscriber) Run(ctx context.Context) error {
 				m.Nak() // stopping: leave it to the next instance
 				continue
 			}
+			taken := time.Now()
 			batch := make([]jetstream.Msg, 1, s.cfg.BatchSize)
 			batch[0] = m
 		fill:
@@ -342,7 +356,7 @@ func (s *Subscriber) Run(ctx context.Context) error {
 					break fill
 				}
 			}
-			pb := parsedBatch{batch: batch, events: parseAll(batch)}
+			pb := parsedBatch{batch: batch, events: parseAll(batch), taken: taken}
 			select {
 			case parsed <- pb:
 			case <-ctx.Done():
@@ -355,11 +369,13 @@ func (s *Subscriber) Run(ctx context.Context) error {
 
 // parsedBatch is a batch of messages with their parse results (an
 // *canonical.Event or an error each). inHand marks a batch taken before
-// a stop, which is still applied within the grace period.
+// a stop, which is still applied within the grace period; taken is when it
+// was taken off the consumer.
 type parsedBatch struct {
 	batch  []jetstream.Msg
 	events []any
 	inHand bool
+	taken  time.Time
 }
 
 // drain stops pulling and hands every buffered message back (Nak without
@@ -397,6 +413,7 @@ const shutdownGrace = 5 * time.Second
 // and applies the rest.
 func (s *Subscriber) process(ctx context.Context, pb parsedBatch) {
 	batch, events := pb.batch, pb.events
+	applied, deadLettered := s.applied.Load(), s.deadLettered.Load()
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.AckWait)
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { time.AfterFunc(shutdownGrace, cancel) })
@@ -413,7 +430,9 @@ func (s *Subscriber) process(ctx context.Context, pb parsedBatch) {
 		good = append(good, events[i].(*canonical.Event))
 	}
 	if len(msgs) > 0 {
-		s.apply(ctx, actx, msgs, good, false)
+		bt := s.startBatchTrace(ctx, pb.taken, good)
+		s.apply(ctx, withBatchTrace(actx, bt), msgs, good, false)
+		bt.end(s.applied.Load()-applied, s.deadLettered.Load()-deadLettered)
 	}
 }
 
@@ -456,7 +475,9 @@ func parseAll(batch []jetstream.Msg) []any {
 // final says every message of msgs is on its last attempt.
 func (s *Subscriber) apply(ctx, actx context.Context, msgs []jetstream.Msg, events []*canonical.Event, final bool) {
 	stop := s.keepAlive(msgs)
+	end := batchTraceOf(actx).upsert(events)
 	err := s.sink.Apply(actx, events)
+	end(err)
 	stop()
 	if err == nil {
 		for _, m := range msgs {
