@@ -8,8 +8,10 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/autonomos/autonomos/streams"
+	"github.com/autonomos/autonomos/telemetry"
 )
 
 // AuditEventType is the CloudEvents type of an audit record.
@@ -134,7 +136,9 @@ func (s *Server) publishAudit(ctx context.Context, rec AuditRecord) error {
 	m.Header.Set(jetstream.MsgIDHeader, ev.ID())
 	m.Header.Set(streams.HeaderContentType, streams.ContentTypeCloudEvent)
 	m.Header.Set(streams.HeaderTenant, rec.Tenant)
-	if tp := streams.Traceparent(rec.TraceID); tp != "" {
+	if tp := telemetry.Traceparent(trace.SpanContextFromContext(ctx)); tp != "" {
+		m.Header.Set(streams.HeaderTraceparent, tp) // the request's span
+	} else if tp := streams.Traceparent(rec.TraceID); tp != "" {
 		m.Header.Set(streams.HeaderTraceparent, tp)
 	}
 	_, err = s.deps.JetStream.PublishMsg(ctx, m)

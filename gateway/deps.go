@@ -6,6 +6,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/autonomos/autonomos/canonical"
 	"github.com/autonomos/autonomos/streams"
@@ -135,6 +136,11 @@ type Deps struct {
 	// Audit, when set, serves GET /api/v1/audit (admins) from the
 	// materialized audit log.
 	Audit AuditReader
+	// Tracing, when set, gives every request an OpenTelemetry server span
+	// (its trace id is X-Trace-Id); handlers pass the span on in the
+	// context, so the jobs and events a request causes join its trace.
+	// Nil: no spans; the trace id is taken or made as before.
+	Tracing trace.TracerProvider
 	// Limiters, when set, makes the per-tenant rate limiters of reads and
 	// writes (SharedLimits shares them with every instance on one NATS).
 	// Nil: each instance keeps buckets of its own, so N instances behind a

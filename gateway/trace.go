@@ -11,6 +11,13 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/autonomos/autonomos/telemetry"
 )
 
 // Header names the gateway reads or writes.
@@ -45,29 +52,14 @@ func NewTraceID() string {
 // ParseTraceparent returns the trace id of a W3C traceparent header
 // ("00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>"), or false when
 // the header is not valid (all-zero ids and version ff are invalid; a future
-// version may append fields).
+// version may append fields). It judges as the tracing middleware's
+// OpenTelemetry propagator does.
 func ParseTraceparent(h string) (string, bool) {
-	h = strings.TrimSpace(h)
-	if len(h) < 55 {
+	sc := telemetry.ParseTraceparent(strings.TrimSpace(h))
+	if !sc.IsValid() {
 		return "", false
 	}
-	ver, traceID, parent, flags := h[0:2], h[3:35], h[36:52], h[53:55]
-	if h[2] != '-' || h[35] != '-' || h[52] != '-' {
-		return "", false
-	}
-	if !isHex(ver) || ver == "ff" || !isHex(traceID) || !isHex(parent) || !isHex(flags) {
-		return "", false
-	}
-	if ver == "00" && len(h) != 55 {
-		return "", false
-	}
-	if ver != "00" && len(h) > 55 && h[55] != '-' {
-		return "", false
-	}
-	if allZero(traceID) || allZero(parent) {
-		return "", false
-	}
-	return traceID, true
+	return sc.TraceID().String(), true
 }
 
 func isHex(s string) bool {
@@ -82,30 +74,55 @@ func isHex(s string) bool {
 
 func allZero(s string) bool { return strings.Trim(s, "0") == "" }
 
-// traceFromRequest takes the trace id of a valid traceparent, else a valid
-// 32-hex X-Trace-Id the client sent, else makes a new one.
-func traceFromRequest(r *http.Request) string {
-	if id, ok := ParseTraceparent(r.Header.Get(HeaderTraceparent)); ok {
-		return id
-	}
+// clientTraceID is a valid 32-hex X-Trace-Id the client sent, or "".
+func clientTraceID(r *http.Request) string {
 	if id := strings.ToLower(strings.TrimSpace(r.Header.Get(HeaderTraceID))); len(id) == 32 && isHex(id) && !allZero(id) {
 		return id
 	}
-	return NewTraceID()
+	return ""
 }
 
-// tracing is the first middleware: it gives the request its trace id (in
-// the request context, the X-Trace-Id response header and every log line),
-// renders errors so the final status is known, and records the request in
-// the metrics and the debug log.
+// tracing is the first middleware: it starts the request's server span — a
+// child of the W3C traceparent the client sent, else the root of a new
+// trace (whose id is the client's X-Trace-Id when it sent a valid one) —
+// and gives the request the span's trace id (in the request context, the
+// X-Trace-Id response header and every log line). It renders errors so the
+// final status is known, and records the request in the span, the metrics
+// and the debug log. Without Deps.Tracing there is no span, and the trace
+// id is the traceparent's, the X-Trace-Id's or a new one.
 func (s *Server) tracing(next echo.HandlerFunc) echo.HandlerFunc {
+	var tracer trace.Tracer = noop.NewTracerProvider().Tracer(telemetry.Scope)
+	if s.deps.Tracing != nil {
+		tracer = s.deps.Tracing.Tracer(telemetry.Scope)
+	}
 	return func(c echo.Context) error {
 		start := time.Now()
 		req := c.Request()
-		id := traceFromRequest(req)
-		ctx := withTraceID(req.Context(), id)
+		route := s.routeOf(c)
+		ctx := propagation.TraceContext{}.Extract(req.Context(), propagation.HeaderCarrier(req.Header))
+		seed := ""
+		if !trace.SpanContextFromContext(ctx).IsValid() {
+			seed = clientTraceID(req)
+			ctx = telemetry.WithTraceID(ctx, seed)
+		}
+		name := req.Method
+		if route != nil {
+			name += " " + route.path
+		}
+		ctx, span := tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindServer), trace.WithTimestamp(start),
+			trace.WithAttributes(attribute.String("http.request.method", req.Method)))
+		if route != nil && span.IsRecording() {
+			span.SetAttributes(attribute.String("http.route", route.path))
+		}
+		id := telemetry.TraceID(ctx)
+		if id == "" {
+			if id = seed; id == "" {
+				id = NewTraceID()
+			}
+		}
+		ctx = withTraceID(ctx, id)
 		c.SetRequest(req.WithContext(ctx))
-		st := &reqState{traceID: id, start: start, route: s.routeOf(c)}
+		st := &reqState{traceID: id, start: start, route: route}
 		c.Set(stateKey, st)
 		c.Response().Header().Set(HeaderTraceID, id)
 
@@ -118,6 +135,16 @@ func (s *Server) tracing(next echo.HandlerFunc) echo.HandlerFunc {
 		if st.route == nil {
 			label = "unmatched"
 		}
+		if span.IsRecording() {
+			span.SetAttributes(attribute.Int("http.response.status_code", status))
+			if p := st.principal; p != nil {
+				span.SetAttributes(attribute.String("autonomos.tenant", p.Tenant))
+			}
+			if status >= 500 {
+				span.SetStatus(codes.Error, http.StatusText(status))
+			}
+		}
+		span.End()
 		s.metrics.requests.WithLabelValues(label, req.Method, statusLabel(status)).Observe(time.Since(start).Seconds())
 		s.log.DebugContext(ctx, "request", "method", req.Method, "route", label, "status", status,
 			"latency_ms", time.Since(start).Milliseconds())
