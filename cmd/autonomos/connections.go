@@ -17,10 +17,10 @@ import (
 	"github.com/autonomos/autonomos/streams"
 )
 
-// registry is the explicit table of connector kinds this binary knows. One
-// budget set per process is shared by every connection to the same org.
-func registry() connectors.Registry {
-	budgets := httpx.NewLocalBudgets()
+// registry is the explicit table of connector kinds this binary knows.
+// budgets are shared by every connection to the same org (SharedBudgets:
+// of every instance on the same NATS).
+func registry(budgets httpx.Budgets) connectors.Registry {
 	return connectors.Registry{
 		salesforce.System: salesforce.NewFactory(salesforce.Options{Budgets: budgets}),
 		hubspot.System:    hubspot.NewFactory(hubspot.Options{Budgets: budgets}),
@@ -45,7 +45,7 @@ func (s *system) wireConnectors(ctx context.Context, o options, run bool) error 
 		return err
 	}
 	deps := connectors.Deps{HTTP: &http.Client{Timeout: 60 * time.Second}, Log: s.log}
-	s.conns, err = connectors.OpenConnections(ctx, s.js, registry(), deps, sealer, events)
+	s.conns, err = connectors.OpenConnections(ctx, s.js, registry(s.limits.budgets), deps, sealer, events)
 	if err != nil {
 		return err
 	}

@@ -49,6 +49,7 @@ func (s *system) wireLive(ctx context.Context, deps *gateway.Deps) error {
 		reg.Register(collectors.NewGoCollector()),
 		reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})),
 		reg.Register(newSubscriberCollector(s.subs)),
+		reg.Register(s.limits.keeper),
 	}
 	for _, c := range s.sinkMetrics.collectors() {
 		errs = append(errs, reg.Register(c))

@@ -64,6 +64,9 @@ type system struct {
 	watcher     *filesource.Watcher      // the watch folder, when --watch-dir
 	orch        *connectors.Orchestrator // AOA orchestrations, with the gateway
 
+	// limits are the rate limits and org budgets shared through NATS.
+	limits *sharedLimits
+
 	// Each group is cancelled and awaited in shutdown order.
 	gatewayRun, connectorRun, agentRun, subscriberRun runGroup
 	done                                              chan struct{}
@@ -146,6 +149,9 @@ func startSystem(ctx context.Context, o options, log *slog.Logger) (sys *system,
 	}
 	s.pub = streams.NewPublisher(s.js)
 	if s.jobs, err = streams.OpenJobStore(ectx, s.js); err != nil {
+		return nil, err
+	}
+	if s.limits, err = openSharedLimits(ectx, s.js, log); err != nil {
 		return nil, err
 	}
 	mkv, err := s.js.KeyValue(ectx, streams.BucketMappings)
@@ -246,6 +252,7 @@ func (s *system) startGateway(ctx context.Context, o options) error {
 		Audit:     s.reader(),
 	}
 	deps.DeadLetters, deps.Rebuilder = streams.NewDLQ(s.js), rebuildService{s}
+	deps.Limiters = gateway.SharedLimits(s.limits.keeper)
 	if s.ingester != nil {
 		deps.Ingester = fileIngester{s.ingester}
 	}

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"testing"
+
+	"github.com/autonomos/autonomos/streams"
+	"github.com/autonomos/autonomos/streams/quota"
+)
+
+// serve's rate limits live in the shared quotas bucket: another instance
+// joining the embedded NATS sees the tokens this one spent.
+func TestServeSharesRateLimitsThroughNATS(t *testing.T) {
+	o := options{HTTP: "127.0.0.1:0", DataDir: t.TempDir(), NATSListen: "127.0.0.1:-1", Roles: "all",
+		RateRead: "1/h burst 3", RateWrite: "1000/s burst 1000", UseFileSource: true}
+	ctx, cancel := context.WithCancel(context.Background())
+	sys, err := startSystem(ctx, o, newLogger(io.Discard, "error"))
+	if err != nil {
+		cancel()
+		t.Fatalf("start system: %v", err)
+	}
+	t.Cleanup(func() { cancel(); sys.wait() })
+	c := registered(t, "http://"+sys.httpAddr, "acme")
+
+	// This instance spends two of acme's three reads.
+	for i := range 2 {
+		if _, err := c.do(context.Background(), http.MethodGet, "/api/v1/aoa/jobs", nil, "", nil); err != nil {
+			t.Fatalf("read %d: %v", i, err)
+		}
+	}
+	// Another instance on the same NATS gets the one left, and no more.
+	nc, err := streams.Connect(sys.natsURL, "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := streams.NewJetStream(nc, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := quota.Open(context.Background(), js, quota.Config{Instance: "other"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := other.Bucket("gateway.read.acme", quota.Limit{Rate: 1.0 / 3600, Burst: 3})
+	if d := read.Take(context.Background()); !d.OK || d.Local {
+		t.Fatalf("the other instance's first read: %+v, want the token left", d)
+	}
+	if d := read.Take(context.Background()); d.OK {
+		t.Fatalf("the other instance's second read: %+v, want none left", d)
+	}
+	// And serve sees what the other spent.
+	_, err = c.do(context.Background(), http.MethodGet, "/api/v1/aoa/jobs", nil, "", nil)
+	var ae *apiError
+	if !errors.As(err, &ae) || ae.Status != http.StatusTooManyRequests {
+		t.Fatalf("third read through serve: %v, want 429", err)
+	}
+}
