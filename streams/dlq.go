@@ -38,13 +38,16 @@ type DeadLetterEntry struct {
 	raw      []byte
 }
 
+// Header is one header of the dead letter as it was stored.
+func (e *DeadLetterEntry) Header(key string) string { return e.header.Get(key) }
+
 // Redrivable says whether the dead letter carries its original message (a
 // canonical or raw event with its subject), which redrive republishes.
 // Mapping-stage dead letters hold a source record and the mapping errors
 // instead: fix the mapping and sync or re-upload the source.
 func (e *DeadLetterEntry) Redrivable() error {
 	if e.Subject == "" {
-		return errors.New("not redrivable: the dead letter has no original subject (a mapping-stage record: fix the mapping, then re-sync or re-upload the source)")
+		return errors.New("not redrivable: the dead letter has no original subject (a mapping-stage record: redriven by re-mapping where the connectors run, or re-sync or re-upload the source)")
 	}
 	toks := strings.Split(e.Subject, ".")
 	if len(toks) < 3 || (toks[0] != "canonical" && toks[0] != "raw") || toks[1] != e.Tenant {
@@ -70,11 +73,18 @@ type RedriveResult struct {
 // command line); otherwise only that tenant's dead letters are visible, and
 // another tenant's sequence is reported as not found.
 type DLQ struct {
-	js jetstream.JetStream
+	js    jetstream.JetStream
+	remap Remap
 }
 
+// Remap turns a mapping-stage dead letter (a source record, no original
+// message) into the canonical event message to publish instead, with the
+// mapping in force now; an error says why not (the dead letter stays).
+type Remap func(ctx context.Context, e *DeadLetterEntry) (*nats.Msg, error)
+
 // NewDLQ returns a DLQ reader on js; the DLQ stream must exist (Ensure).
-func NewDLQ(js jetstream.JetStream) *DLQ { return &DLQ{js: js} }
+// With remap, Redrive also redrives mapping-stage dead letters through it.
+func NewDLQ(js jetstream.JetStream, remap Remap) *DLQ { return &DLQ{js: js, remap: remap} }
 
 func dlqFilter(tenant string) (string, error) {
 	if tenant == "" {
@@ -226,6 +236,25 @@ func (q *DLQ) Redrive(ctx context.Context, tenant string, seqs []uint64, all boo
 	}
 	published := map[orig]bool{}
 	for _, e := range entries {
+		if e.Subject == "" && e.Stage == "mapping" && q.remap != nil {
+			m, err := q.remap(ctx, e)
+			if err != nil {
+				res.Failed = append(res.Failed, RedriveFailure{Seq: e.Seq, Reason: "remap: " + err.Error()})
+				continue
+			}
+			m.Header.Set(HeaderRedrivenFrom, strconv.FormatUint(e.Seq, 10))
+			m.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("redrive-%s-0-%d", e.Tenant, e.Seq))
+			if _, err := q.js.PublishMsg(ctx, m); err != nil {
+				res.Failed = append(res.Failed, RedriveFailure{Seq: e.Seq, Reason: "publish: " + err.Error()})
+				continue
+			}
+			if err := s.DeleteMsg(ctx, e.Seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+				res.Failed = append(res.Failed, RedriveFailure{Seq: e.Seq, Reason: "republished, but not deleted from the DLQ: " + err.Error()})
+				continue
+			}
+			res.Redriven++
+			continue
+		}
 		if err := e.Redrivable(); err != nil {
 			res.Failed = append(res.Failed, RedriveFailure{Seq: e.Seq, Reason: err.Error()})
 			continue

@@ -38,7 +38,7 @@ func TestDLQListGetRedrive(t *testing.T) {
 	if err := env.Pub.PublishDLQ(ctx, streams.DeadLetter{Tenant: "globex", Stage: "validation", Reason: "x", Subject: "canonical.globex.account", Data: []byte("not json")}); err != nil {
 		t.Fatal(err)
 	}
-	q := streams.NewDLQ(env.JS)
+	q := streams.NewDLQ(env.JS, nil)
 
 	page, next, err := q.List(ctx, "acme", 4, 0)
 	if err != nil {

@@ -146,7 +146,7 @@ func TestAuditMaterializerStoresEachRecordOnce(t *testing.T) {
 	}
 
 	// Both bad messages reached the DLQ once per materializer, stage audit.
-	dlq := streams.NewDLQ(env.JS)
+	dlq := streams.NewDLQ(env.JS, nil)
 	streamstest.Eventually(t, 10*time.Second, func() error {
 		entries, _, err := dlq.List(testCtx(t), "acme", 100, 0)
 		if err != nil {

@@ -26,7 +26,10 @@ func (r rebuildService) Rebuild(ctx context.Context, tenant string, e canonical.
 }
 
 func (s *system) rebuildables() []subscriber.Rebuildable {
-	out := []subscriber.Rebuildable{s.duck}
+	var out []subscriber.Rebuildable
+	if s.duck != nil {
+		out = append(out, s.duck)
+	}
 	if s.pg != nil {
 		out = append(out, s.pg)
 	}
@@ -111,7 +114,9 @@ func cmdDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "dlq:", err)
 		return 1
 	}
-	q := streams.NewDLQ(js)
+	// Mapping-stage dead letters need the mapping registry to be redriven:
+	// POST /api/v1/dcl/dlq/redrive does that; here they are reported.
+	q := streams.NewDLQ(js, nil)
 	out := func(v any) {
 		json.NewEncoder(stdout).Encode(v)
 	}
