@@ -47,6 +47,8 @@ type OrchestratorConfig struct {
 	// WebhookKey derives each tenant's webhook secret (HMAC-SHA256 of
 	// "webhook:<tenant>" under it). Required.
 	WebhookKey []byte `yaml:"-"`
+	// Replicas of the orchestrations bucket (3 on a 3-node cluster). Default 1.
+	Replicas int `yaml:"replicas"`
 }
 
 // Orchestrator runs a tenant's connection syncs as one job: it queues each
@@ -86,7 +88,7 @@ func NewOrchestrator(ctx context.Context, cfg OrchestratorConfig, js jetstream.J
 		return nil, errors.New("orchestrator: webhook key is required")
 	}
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: BucketOrchestrations,
-		Description: "active orchestration per tenant", History: 1, Storage: jetstream.FileStorage})
+		Description: "active orchestration per tenant", History: 1, Storage: jetstream.FileStorage, Replicas: max(cfg.Replicas, 1)})
 	if err != nil {
 		return nil, fmt.Errorf("bucket %s: %w", BucketOrchestrations, err)
 	}

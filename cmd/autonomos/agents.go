@@ -26,7 +26,7 @@ func (s *system) wireAgents(ctx context.Context, o options, run bool) error {
 	if s.conns != nil {
 		deps.Connections = s.conns
 	}
-	s.agents, err = agents.New(ctx, agents.Config{Autofix: o.DriftAutofix}, deps)
+	s.agents, err = agents.New(ctx, agents.Config{Autofix: o.DriftAutofix, Replicas: s.replicas}, deps)
 	if err != nil {
 		return fmt.Errorf("agents: %w", err)
 	}

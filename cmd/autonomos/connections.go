@@ -40,7 +40,7 @@ func (s *system) wireConnectors(ctx context.Context, o options, run bool) error 
 	if err != nil {
 		return fmt.Errorf("--secrets-key: %w", err)
 	}
-	events, err := connectors.OpenEventLog(ctx, s.js, 1, s.nc, s.log)
+	events, err := connectors.OpenEventLog(ctx, s.js, s.replicas, s.nc, s.log)
 	if err != nil {
 		return err
 	}
@@ -62,7 +62,7 @@ func (s *system) wireConnectors(ctx context.Context, o options, run bool) error 
 	if runner.Snapshots, err = s.js.ObjectStore(ctx, streams.ObjectsReconcile); err != nil {
 		return fmt.Errorf("object store %s: %w", streams.ObjectsReconcile, err)
 	}
-	worker, err := connectors.NewWorker(connectors.WorkerConfig{}, s.syncJobs, runner, s.log)
+	worker, err := connectors.NewWorker(connectors.WorkerConfig{Tracing: s.tracing}, s.syncJobs, runner, s.log)
 	if err != nil {
 		return err
 	}

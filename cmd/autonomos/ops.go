@@ -26,10 +26,7 @@ func (r rebuildService) Rebuild(ctx context.Context, tenant string, e canonical.
 }
 
 func (s *system) rebuildables() []subscriber.Rebuildable {
-	var out []subscriber.Rebuildable
-	if s.duck != nil {
-		out = append(out, s.duck)
-	}
+	out := []subscriber.Rebuildable{s.duck}
 	if s.pg != nil {
 		out = append(out, s.pg)
 	}

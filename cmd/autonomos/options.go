@@ -11,6 +11,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/autonomos/autonomos/streams"
 )
 
 // options are the settings shared by every subcommand that starts the
@@ -29,11 +33,24 @@ type options struct {
 	RateWrite  string
 	JSON       bool
 	WatchDir   string // the file source's watch folder; empty: none
+	// StreamReplicas of every stream and bucket; 0 picks them
+	// (streams.AutoReplicas).
+	StreamReplicas int
+	// Stores this process materializes into (subscriber role) and reads
+	// (gateway): a comma list of duckdb,postgres; empty: duckdb, and
+	// postgres when Postgres is set. See stores().
+	Stores string
+
+	streamReplicas string // the flag's text, parsed into StreamReplicas
 
 	Debug         bool // DEV_DEBUG
 	UseFileSource bool // FEATURE_USE_FILESOURCE
 	DriftAutofix  bool // FEATURE_DRIFT_AUTOFIX
 	LogLevel      string
+
+	// spans also receive every span, in tests (tracing is otherwise set
+	// by the OTEL_* environment alone).
+	spans []sdktrace.SpanProcessor
 }
 
 func envOr(k, def string) string {
@@ -68,6 +85,8 @@ func (o *options) bind(fs *flag.FlagSet) {
 	fs.StringVar(&o.RateRead, "rate-read", envOr("AUTONOMOS_RATE_READ", "50/s burst 200"), "per-tenant read rate limit (AUTONOMOS_RATE_READ)")
 	fs.StringVar(&o.RateWrite, "rate-write", envOr("AUTONOMOS_RATE_WRITE", "10/s burst 50"), "per-tenant write rate limit (AUTONOMOS_RATE_WRITE)")
 	fs.StringVar(&o.WatchDir, "watch-dir", envOr("AUTONOMOS_WATCH_DIR", ""), "watch folder: CSVs dropped in <dir>/<tenant>/<entity>/ or <dir>/<tenant>/<system>/<entity>/ are ingested once; empty: none (AUTONOMOS_WATCH_DIR)")
+	fs.StringVar(&o.streamReplicas, "stream-replicas", envOr("AUTONOMOS_STREAM_REPLICAS", "0"), "replicas of every stream and bucket, 1-5; 0: an existing CANONICAL stream's, else 3 on a NATS cluster advertising at least 3 servers, else 1 (AUTONOMOS_STREAM_REPLICAS)")
+	fs.StringVar(&o.Stores, "stores", envOr("AUTONOMOS_STORES", ""), "stores this process materializes into and reads, a comma list of duckdb,postgres; empty: duckdb, and postgres when --postgres is set. One process per DuckDB file: other subscriber processes run --stores postgres (AUTONOMOS_STORES)")
 	fs.BoolVar(&o.JSON, "json", false, "print one JSON object on one line of stdout and nothing else there")
 	fs.StringVar(&o.LogLevel, "log-level", envOr("AUTONOMOS_LOG_LEVEL", "info"), "log level: debug, info, warn, error (AUTONOMOS_LOG_LEVEL)")
 }
@@ -88,10 +107,50 @@ func (o *options) parse(fs *flag.FlagSet, args []string) error {
 	if o.DriftAutofix, err = envBool("FEATURE_DRIFT_AUTOFIX", false); err != nil {
 		errs = append(errs, err)
 	}
-	if _, err := o.roles(); err != nil {
+	roles, err := o.roles()
+	if err != nil {
 		errs = append(errs, err)
 	}
+	if o.StreamReplicas, err = strconv.Atoi(strings.TrimSpace(o.streamReplicas)); err != nil || o.StreamReplicas < 0 || o.StreamReplicas > streams.MaxReplicas {
+		errs = append(errs, fmt.Errorf("--stream-replicas %q: want 0 (pick) or 1..%d", o.streamReplicas, streams.MaxReplicas))
+	} else if o.StreamReplicas > 1 && o.NATSURL == "" {
+		errs = append(errs, fmt.Errorf("--stream-replicas %d needs a JetStream cluster (--nats-url); the embedded server keeps one copy", o.StreamReplicas))
+	}
+	stores, err := o.stores(roles)
+	if err != nil {
+		errs = append(errs, err)
+	} else if roles["gateway"] && !roles["subscriber"] && !stores["postgres"] {
+		// DuckDB is one process's file: only a process that fills it can read it.
+		errs = append(errs, fmt.Errorf("--roles %s: the gateway of a process without the subscriber role reads the views from Postgres (set --postgres); DuckDB is read only by the process that fills it", o.Roles))
+	}
 	return errors.Join(errs...)
+}
+
+// stores says which materialized stores this process opens: it
+// materializes into them with the subscriber role and the gateway reads
+// them (Postgres when open, else DuckDB). By default a process opens
+// DuckDB, and Postgres when set; a process without the subscriber role
+// opens only Postgres when set, since it would never fill a DuckDB file.
+func (o *options) stores(roles map[string]bool) (map[string]bool, error) {
+	if strings.TrimSpace(o.Stores) == "" {
+		if o.Postgres != "" && !roles["subscriber"] {
+			return map[string]bool{"postgres": true}, nil
+		}
+		return map[string]bool{"duckdb": true, "postgres": o.Postgres != ""}, nil
+	}
+	out := map[string]bool{}
+	for _, s := range strings.Split(o.Stores, ",") {
+		switch s = strings.TrimSpace(s); s {
+		case "duckdb", "postgres":
+			out[s] = true
+		default:
+			return nil, fmt.Errorf("--stores: unknown store %q (want a comma list of duckdb,postgres)", s)
+		}
+	}
+	if out["postgres"] && o.Postgres == "" {
+		return nil, errors.New("--stores postgres needs --postgres")
+	}
+	return out, nil
 }
 
 var allRoles = []string{"gateway", "subscriber", "connectors", "agents"}

@@ -23,7 +23,7 @@ func (s *system) wireWatcher(ctx context.Context, o options, run bool) error {
 	if !run || s.ingester == nil || o.WatchDir == "" {
 		return nil
 	}
-	w, err := filesource.NewWatcher(ctx, filesource.WatchConfig{Dir: o.WatchDir, SpoolDir: filepath.Join(o.DataDir, "uploads", "watch")},
+	w, err := filesource.NewWatcher(ctx, filesource.WatchConfig{Dir: o.WatchDir, SpoolDir: filepath.Join(o.DataDir, "uploads", "watch"), Replicas: s.replicas},
 		s.js, s.ingester, s.jobs, s.log)
 	if err != nil {
 		return err
@@ -49,7 +49,7 @@ func (s *system) wireParity(ctx context.Context, o options, deps *gateway.Deps) 
 		if err != nil {
 			return err
 		}
-		orch, err := connectors.NewOrchestrator(ctx, connectors.OrchestratorConfig{WebhookKey: []byte(key)}, s.js, s.syncJobs, s.conns, s.jobs,
+		orch, err := connectors.NewOrchestrator(ctx, connectors.OrchestratorConfig{WebhookKey: []byte(key), Replicas: s.replicas}, s.js, s.syncJobs, s.conns, s.jobs,
 			&http.Client{Timeout: 15 * time.Second}, s.log)
 		if err != nil {
 			return err
@@ -140,12 +140,7 @@ func (a aoaService) Reset(ctx context.Context, tenant, traceID string) (any, err
 	} else if id != "" {
 		return nil, fmt.Errorf("%w: orchestration %s is active; reset after it finished", gateway.ErrConflict, id)
 	}
-	var stores []subscriber.Rebuildable
-	stores = append(stores, a.s.duck)
-	if a.s.pg != nil {
-		stores = append(stores, a.s.pg)
-	}
-	st, err := subscriber.Rebuild(ctx, a.s.js, stores, subscriber.ReplayOptions{Tenant: tenant})
+	st, err := subscriber.Rebuild(ctx, a.s.js, a.s.rebuildables(), subscriber.ReplayOptions{Tenant: tenant})
 	if err != nil {
 		return nil, err
 	}

@@ -37,6 +37,8 @@ type WatchConfig struct {
 	// SpoolDir receives the copy of each file handed to the ingester (the
 	// ingester removes its copy; the dropped file stays where it is).
 	SpoolDir string `yaml:"spool_dir"`
+	// Replicas of the watched-files bucket (3 on a 3-node cluster). Default 1.
+	Replicas int `yaml:"replicas"`
 }
 
 // WatchedFile is one CSV file of a tenant's watch folder.
@@ -99,7 +101,7 @@ func NewWatcher(ctx context.Context, cfg WatchConfig, js jetstream.JetStream, in
 		}
 	}
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: BucketWatchedFiles,
-		Description: "watch-folder files by tenant and content hash", History: 1, Storage: jetstream.FileStorage})
+		Description: "watch-folder files by tenant and content hash", History: 1, Storage: jetstream.FileStorage, Replicas: max(cfg.Replicas, 1)})
 	if err != nil {
 		return nil, fmt.Errorf("bucket %s: %w", BucketWatchedFiles, err)
 	}
