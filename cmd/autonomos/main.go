@@ -1,6 +1,6 @@
 // Command autonomos is the one binary of AutonomOS. This file is the map of
-// the system: flags → config → logger → wiring (system.go) → run → ordered
-// shutdown.
+// the system: flags → config → logger → tracing and wiring (system.go) → run
+// → ordered shutdown (which flushes the spans last).
 package main
 
 import (

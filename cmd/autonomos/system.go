@@ -22,6 +22,7 @@ import (
 	"github.com/autonomos/autonomos/gateway"
 	"github.com/autonomos/autonomos/streams"
 	"github.com/autonomos/autonomos/subscriber"
+	"github.com/autonomos/autonomos/telemetry"
 	"github.com/autonomos/autonomos/ui"
 )
 
@@ -66,6 +67,9 @@ type system struct {
 
 	// limits are the rate limits and org budgets shared through NATS.
 	limits *sharedLimits
+	// tracing makes every part's spans; they are exported when the
+	// OTEL_EXPORTER_OTLP_* environment names an endpoint.
+	tracing *telemetry.Provider
 
 	// Each group is cancelled and awaited in shutdown order.
 	gatewayRun, connectorRun, agentRun, subscriberRun runGroup
@@ -126,6 +130,15 @@ func startSystem(ctx context.Context, o options, log *slog.Logger) (sys *system,
 		}
 	}()
 
+	// Tracing first, so every part makes its spans with it; shutdown
+	// flushes it last.
+	if s.tracing, err = telemetry.New(ctx, telemetry.Config{SpanProcessors: o.spans}); err != nil {
+		return nil, err
+	}
+	if ep := s.tracing.Endpoint(); ep != "" {
+		log.Info("exporting spans over OTLP/HTTP", "endpoint", ep)
+	}
+
 	// The bus: embedded unless --nats-url.
 	s.natsURL = o.NATSURL
 	if s.natsURL == "" {
@@ -179,7 +192,7 @@ func startSystem(ctx context.Context, o options, log *slog.Logger) (sys *system,
 		for _, st := range s.stores {
 			// A store outage must not dead-letter good records: transient failures are
 			// retried with backoff (capped at 30s) for about 50 minutes.
-			sub, err := subscriber.New(s.js, s.pub, s.sinkMetrics.metered(st), subscriber.Config{MaxDeliver: 100}, log)
+			sub, err := subscriber.New(s.js, s.pub, s.sinkMetrics.metered(st), subscriber.Config{MaxDeliver: 100, Tracing: s.tracing}, log)
 			if err != nil {
 				return nil, err
 			}
@@ -193,7 +206,7 @@ func startSystem(ctx context.Context, o options, log *slog.Logger) (sys *system,
 		}
 	}
 	if roles["connectors"] && o.UseFileSource {
-		s.ingester = filesource.New(filesource.Config{}, s.pub, s.jobs, s.mappings, log, notifyJob(s.nc, s.jobs, log))
+		s.ingester = filesource.New(filesource.Config{Tracing: s.tracing}, s.pub, s.jobs, s.mappings, log, notifyJob(s.nc, s.jobs, log))
 		s.connectorRun.start(ctx, log, "filesource", s.ingester.Run)
 	}
 	if err := s.wireConnectors(ectx, o, roles["connectors"]); err != nil {
@@ -250,6 +263,7 @@ func (s *system) startGateway(ctx context.Context, o options) error {
 		Jobs:      s.jobs,
 		Health:    healthChecker{s},
 		Audit:     s.reader(),
+		Tracing:   s.tracing,
 	}
 	// Mapping-stage dead letters are redriven by re-mapping their source
 	// record with the mapping in force now.
@@ -323,7 +337,7 @@ func (h healthChecker) Check(ctx context.Context) []gateway.ComponentHealth {
 
 // shutdown stops the parts in the order of STYLE.md, each step bounded:
 // gateway → connectors → subscribers drain → publisher flush → NATS drain →
-// stores close → embedded server.
+// stores close → spans flushed → embedded server.
 func (s *system) shutdown() {
 	step := func(name string, g *runGroup, d time.Duration) {
 		if !g.stop(d) {
@@ -353,6 +367,15 @@ func (s *system) shutdown() {
 		if err := st.Close(); err != nil {
 			s.log.Warn("close store", "store", st.Name(), "error", err)
 		}
+	}
+	if s.tracing != nil {
+		// After every part stopped, so the spans of the last requests and
+		// batches go out too.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := s.tracing.Shutdown(ctx); err != nil {
+			s.log.Warn("shutdown: spans not flushed", "error", err)
+		}
+		cancel()
 	}
 	if s.embedded != nil {
 		s.embedded.Shutdown()
