@@ -26,7 +26,10 @@ func (r rebuildService) Rebuild(ctx context.Context, tenant string, e canonical.
 }
 
 func (s *system) rebuildables() []subscriber.Rebuildable {
-	out := []subscriber.Rebuildable{s.duck}
+	var out []subscriber.Rebuildable
+	if s.duck != nil {
+		out = append(out, s.duck)
+	}
 	if s.pg != nil {
 		out = append(out, s.pg)
 	}

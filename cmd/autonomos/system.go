@@ -43,6 +43,7 @@ type system struct {
 	log      *slog.Logger
 	httpAddr string // the gateway's bound address, when it runs
 	natsURL  string
+	replicas int // of every stream and bucket
 
 	embedded *streams.Embedded
 	nc       *nats.Conn
@@ -157,8 +158,8 @@ func startSystem(ctx context.Context, o options, log *slog.Logger) (sys *system,
 	}
 	ectx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := streams.Ensure(ectx, s.js, streams.TopologyConfig{}); err != nil {
-		return nil, fmt.Errorf("JetStream topology: %w", err)
+	if err := s.ensureTopology(ectx, o); err != nil {
+		return nil, err
 	}
 	s.pub = streams.NewPublisher(s.js)
 	if s.jobs, err = streams.OpenJobStore(ectx, s.js); err != nil {
@@ -175,12 +176,18 @@ func startSystem(ctx context.Context, o options, log *slog.Logger) (sys *system,
 		return nil, fmt.Errorf("shipped mappings: %w", err)
 	}
 
-	// The stores: DuckDB always, Postgres when configured.
-	if s.duck, err = subscriber.OpenDuckDB(filepath.Join(o.DataDir, "autonomos.duckdb")); err != nil {
+	// The stores of --stores: DuckDB, and Postgres when configured.
+	stores, err := o.stores(roles)
+	if err != nil {
 		return nil, err
 	}
-	s.stores = append(s.stores, s.duck)
-	if o.Postgres != "" {
+	if stores["duckdb"] {
+		if s.duck, err = subscriber.OpenDuckDB(filepath.Join(o.DataDir, "autonomos.duckdb")); err != nil {
+			return nil, err
+		}
+		s.stores = append(s.stores, s.duck)
+	}
+	if stores["postgres"] {
 		if s.pg, err = subscriber.OpenPostgres(ectx, o.Postgres); err != nil {
 			return nil, err
 		}
@@ -192,8 +199,27 @@ func startSystem(ctx context.Context, o options, log *slog.Logger) (sys *system,
 		for _, st := range s.stores {
 			// A store outage must not dead-letter good records: transient failures are
 			// retried with backoff (capped at 30s) for about 50 minutes.
-			sub, err := subscriber.New(s.js, s.pub, s.sinkMetrics.metered(st), subscriber.Config{MaxDeliver: 100, Tracing: s.tracing}, log)
+			cfg := subscriber.Config{MaxDeliver: 100, Tracing: s.tracing}
+			if d, ok := st.(*subscriber.DuckDB); ok {
+				// Every subscriber process shares dcl-postgres; dcl-duckdb
+				// belongs to the one DuckDB file it fills.
+				if cfg.Owner, err = d.FileID(ectx); err != nil {
+					return nil, err
+				}
+				host, _ := os.Hostname()
+				path, _ := filepath.Abs(filepath.Join(o.DataDir, "autonomos.duckdb"))
+				cfg.OwnerNote = host + ":" + path
+			}
+			sub, err := subscriber.New(s.js, s.pub, s.sinkMetrics.metered(st), cfg, log)
 			if err != nil {
+				return nil, err
+			}
+			if _, err := sub.Claim(ectx); err != nil {
+				if errors.Is(err, subscriber.ErrOwned) {
+					return nil, fmt.Errorf("%w\nA DuckDB file is filled by one process: run the other subscriber processes with --stores postgres. "+
+						"If this file replaces the old one, delete the old file's consumers (nats consumer rm %s dcl-duckdb; nats consumer rm %s audit-duckdb) "+
+						"and this one is filled from the start of the streams", err, streams.StreamCanonical, streams.StreamAudit)
+				}
 				return nil, err
 			}
 			s.subs = append(s.subs, sub)
@@ -229,6 +255,30 @@ func startSystem(ctx context.Context, o options, log *slog.Logger) (sys *system,
 		close(s.done)
 	}()
 	return s, nil
+}
+
+// ensureTopology creates or updates the streams and buckets with the
+// replicas of --stream-replicas, or the ones streams.AutoReplicas picks, and
+// logs what it chose and every stream it moved to another replica count.
+func (s *system) ensureTopology(ctx context.Context, o options) error {
+	s.replicas = o.StreamReplicas
+	why := "--stream-replicas"
+	if s.replicas == 0 {
+		var err error
+		if s.replicas, why, err = streams.AutoReplicas(ctx, s.nc, s.js); err != nil {
+			return fmt.Errorf("JetStream topology: %w", err)
+		}
+	}
+	changes, err := streams.Provision(ctx, s.js, streams.TopologyConfig{Replicas: s.replicas})
+	for _, c := range changes {
+		s.log.Warn("stream moved to another replica count", "stream", c.Stream, "from", c.From, "to", c.To)
+	}
+	if err != nil {
+		return fmt.Errorf("JetStream topology at replicas %d (%s; set --stream-replicas to choose): %w", s.replicas, why, err)
+	}
+	s.log.Info("JetStream topology", "replicas", s.replicas, "why", why, "cluster", s.nc.ConnectedClusterName(),
+		"server", s.nc.ConnectedServerName())
+	return nil
 }
 
 // reader is the store that answers views: Postgres when configured.
