@@ -266,3 +266,78 @@ func TestSpansExportOverOTLP(t *testing.T) {
 	}
 	t.Logf("collector received %v", got)
 }
+
+// TestCRMSyncIsOneTrace: a sync asked for with a traceparent carries it in
+// its work item through JOBS to the connector worker, so the worker's sync
+// span, the Runner's fetch, map and publish spans and the subscriber's
+// consume and upsert spans are children in the request's trace.
+func TestCRMSyncIsOneTrace(t *testing.T) {
+	noExport(t)
+	rec := tracetest.NewSpanRecorder()
+	_, base, _ := startTracedSystem(t, false, rec)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	sim, err := startSim(ctx, "127.0.0.1:0", 7, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const tid, parent = "9a3f2c4e5b6d7e8f9a0b1c2d3e4f5a6b", "00f067aa0ba902b7"
+	c := registered(t, base, "crm")
+	var conn map[string]any
+	for _, cn := range sim.connections("") {
+		if cn["system"] == "hubspot" {
+			conn = cn
+		}
+	}
+	var created map[string]any
+	if _, err := c.postJSON(ctx, "/api/v1/aam/connections", conn, &created); err != nil {
+		t.Fatal(err)
+	}
+	c.http = &http.Client{Transport: traceHeader{"00-" + tid + "-" + parent + "-01"}}
+	var out struct {
+		JobID string `json:"job_id"`
+	}
+	if _, err := c.postJSON(ctx, "/api/v1/aam/connections/"+created["id"].(string)+"/sync", nil, &out); err != nil {
+		t.Fatal(err)
+	}
+	wctx, wcancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer wcancel()
+	j, err := c.waitJob(wctx, out.JobID, nil)
+	if err != nil || j.Status != "succeeded" || j.Published == 0 {
+		t.Fatalf("sync job %+v: %v", j, err)
+	}
+	streamstest.Eventually(t, 30*time.Second, func() error {
+		names := map[string]string{} // span id → name
+		parents := map[string][]string{}
+		var consumed int64
+		for _, s := range rec.Ended() {
+			if s.SpanContext().TraceID().String() != tid {
+				continue
+			}
+			names[s.SpanContext().SpanID().String()] = s.Name()
+			parents[s.Name()] = append(parents[s.Name()], s.Parent().SpanID().String())
+			if s.Name() == "consume" {
+				for _, kv := range s.Attributes() {
+					if kv.Key == "messaging.batch.message_count" {
+						consumed += kv.Value.AsInt64()
+					}
+				}
+			}
+		}
+		if consumed != j.Published {
+			return fmt.Errorf("consume spans of the trace count %d events, want %d", consumed, j.Published)
+		}
+		for name, want := range map[string]string{"POST /api/v1/aam/connections/:id/sync": "", "sync": "POST /api/v1/aam/connections/:id/sync",
+			"fetch": "sync", "map": "sync", "publish": "sync", "consume": "map", "upsert": "consume"} {
+			if len(parents[name]) == 0 {
+				return fmt.Errorf("no %q span in the trace", name)
+			}
+			for _, p := range parents[name] {
+				if got := names[p]; want == "" && p != parent || want != "" && got != want {
+					return fmt.Errorf("%s span's parent is %q (%s), want %q", name, got, p, want)
+				}
+			}
+		}
+		return nil
+	})
+}
