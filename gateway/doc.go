@@ -7,8 +7,9 @@
 // it imports neither subscriber nor connectors.
 //
 // Contract and invariants. Every request passes, in this order, tracing
-// (W3C traceparent → trace id, X-Trace-Id on every response, trace_id on
-// every log line, TraceID(ctx) for handlers) → auth (every route but
+// (W3C traceparent → a server span with Deps.Tracing and its trace id,
+// X-Trace-Id on every response, trace_id on every log line, TraceID(ctx)
+// and the span in ctx for handlers) → auth (every route but
 // /health, /docs, /openapi.json, register, login, refresh and the UI needs a
 // valid HS256 Bearer token; the tenant comes from the verified token only,
 // never from a parameter or body; viewers cannot call mutating routes) →
