@@ -72,6 +72,11 @@ nats kv ls
 nats kv ls tenants
 nats kv get tenants "$T"
 
+step "shared rate limits"
+nats kv ls quotas
+nats kv get quotas "gateway.write.$T"
+nats kv del quotas "gateway.write.$T" -f
+
 step "replay a subject range into a new consumer"
 nats consumer add CANONICAL "replay-$T" --filter "canonical.$T.>" --deliver 1 --pull --ack explicit \
   --replay instant --max-deliver=-1 --max-pending 0 --wait 30s --no-headers-only --backoff none --defaults
