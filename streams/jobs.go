@@ -132,7 +132,8 @@ func jobKey(tenant, id string) (string, error) {
 	return tenant + "." + id, nil
 }
 
-// Put stores the job.
+// Put stores the job, retrying passing failures (see Batch.Wait) for up to
+// PublishRetryFor while ctx allows.
 func (s *JobStore) Put(ctx context.Context, j *Job) error {
 	k, err := jobKey(j.Tenant, j.ID)
 	if err != nil {
@@ -142,10 +143,24 @@ func (s *JobStore) Put(ctx context.Context, j *Job) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.kv.Put(ctx, k, b); err != nil {
-		return fmt.Errorf("store job %s: %w", j.ID, err)
+	// A job's final state must land even when the bucket's leader is being
+	// elected again (a cluster node died): passing failures are retried.
+	deadline, backoff := time.Now().Add(PublishRetryFor), 100*time.Millisecond
+	for {
+		_, err := s.kv.Put(ctx, k, b)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) || !(retriable(err) || errors.Is(err, context.DeadlineExceeded)) {
+			return fmt.Errorf("store job %s: %w", j.ID, err)
+		}
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return fmt.Errorf("store job %s: %w", j.ID, ctx.Err())
+		}
+		backoff = min(2*backoff, 2*time.Second)
 	}
-	return nil
 }
 
 // Get returns a tenant's job; ErrNotFound when it is absent or another

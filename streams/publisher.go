@@ -185,7 +185,7 @@ func (b *Batch) Wait(ctx context.Context) (int, error) {
 const PublishRetryFor = time.Minute
 
 // asyncAckTimeout is how long an asynchronous publish waits for its ack.
-const asyncAckTimeout = 10 * time.Second
+const asyncAckTimeout = 5 * time.Second
 
 // retriable says whether a failed publish may succeed when sent again.
 func retriable(err error) bool {
