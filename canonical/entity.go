@@ -2,7 +2,6 @@ package canonical
 
 import (
 	"fmt"
-	"regexp"
 )
 
 // Entity names a canonical entity kind. Its string form is the token used in
@@ -46,11 +45,20 @@ func (e Entity) Plural() string {
 // KeyField is the name of the entity's id field ("account_id", ...).
 func (e Entity) KeyField() string { return string(e) + "_id" }
 
-var tokenRE = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
-
 // ValidToken reports whether s may be used as a subject token (tenant,
 // entity, system, stage): lower-case letters, digits, '_' and '-', 1..64 long.
-func ValidToken(s string) bool { return tokenRE.MatchString(s) }
+func ValidToken(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // FieldType is the type of a canonical field.
 type FieldType string

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"math"
 	"mime"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -94,7 +93,19 @@ func EventID(tenant, system string, entity Entity, recordID, version string, op 
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
-var connectionRE = regexp.MustCompile(`^[A-Za-z0-9._~-]{1,128}$`)
+// validConnectionID says whether id is 1..128 of A-Z a-z 0-9 . _ ~ -.
+func validConnectionID(id string) bool {
+	if len(id) == 0 || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '~' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // Validate checks the envelope and the record; it returns a joined error of
 // *FieldError values.
@@ -112,7 +123,7 @@ func (e *Event) Validate() error {
 	}
 	if e.ConnectionID == "" {
 		bad("source", "connection id is missing")
-	} else if !connectionRE.MatchString(e.ConnectionID) {
+	} else if !validConnectionID(e.ConnectionID) {
 		bad("source", fmt.Sprintf("invalid connection id %q (want 1..128 of A-Z a-z 0-9 . _ ~ -)", e.ConnectionID))
 	}
 	if e.Op != OpUpsert && e.Op != OpDelete {
@@ -195,54 +206,17 @@ func (e *Event) CloudEvent() (cloudevents.Event, error) {
 	return ce, nil
 }
 
-// wireEvent is the structured-mode JSON form, attributes in the order the
-// CloudEvents SDK writes them (context, data, then extensions sorted).
-type wireEvent struct {
-	SpecVersion     string          `json:"specversion"`
-	ID              string          `json:"id"`
-	Source          string          `json:"source"`
-	Type            string          `json:"type"`
-	Subject         string          `json:"subject"`
-	DataContentType string          `json:"datacontenttype"`
-	Time            string          `json:"time"`
-	Data            json.RawMessage `json:"data"`
-	MappingVersion  int             `json:"mappingversion"`
-	SchemaVersion   string          `json:"schemaversion"`
-	SourceObject    string          `json:"sourceobject,omitempty"`
-	SourceSystem    string          `json:"sourcesystem"`
-	Tenant          string          `json:"tenantid"`
-	TraceID         string          `json:"traceid,omitempty"`
-	Traceparent     string          `json:"traceparent,omitempty"`
-}
-
 // MarshalJSON validates the event and encodes it in CloudEvents structured
-// JSON mode. The output is deterministic: attributes in a fixed order,
-// extensions sorted, time in UTC.
+// JSON mode (see AppendJSON). The output is deterministic: the context
+// attributes in a fixed order (specversion, id, source, type, subject,
+// datacontenttype, time), then data, then the extensions sorted by name,
+// time in UTC — the order the CloudEvents SDK writes.
 func (e Event) MarshalJSON() ([]byte, error) {
-	if err := e.Validate(); err != nil {
+	b, err := e.AppendJSON(make([]byte, 0, 1024))
+	if err != nil {
 		return nil, err
 	}
-	data, err := json.Marshal(e.Record)
-	if err != nil {
-		return nil, fmt.Errorf("encode data: %w", err)
-	}
-	return json.Marshal(wireEvent{
-		SpecVersion:     SpecVersion,
-		ID:              e.ID,
-		Source:          "/connections/" + e.ConnectionID,
-		Type:            e.Type(),
-		Subject:         e.Record.Key(),
-		DataContentType: DataContentType,
-		Time:            e.Time.UTC().Format(time.RFC3339Nano),
-		Data:            data,
-		MappingVersion:  e.MappingVersion,
-		SchemaVersion:   SchemaVersion,
-		SourceObject:    e.SourceObject,
-		SourceSystem:    e.SourceSystem,
-		Tenant:          e.Tenant,
-		TraceID:         e.TraceID,
-		Traceparent:     e.Traceparent,
-	})
+	return b, nil
 }
 
 // UnmarshalJSON is ParseEvent into e.

@@ -1,7 +1,6 @@
 package canonical
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -69,64 +68,18 @@ type Contact struct {
 	Extras    map[string]any `json:"extras"`
 }
 
-// The records' wire forms: every field is written, a missing one as null —
-// also an empty required string, which is how a delete (only the key set)
-// reads.
-type accountJSON struct {
-	AccountID     *string          `json:"account_id"`
-	Name          *string          `json:"name"`
-	Industry      *string          `json:"industry"`
-	AnnualRevenue *decimal.Decimal `json:"annual_revenue"`
-	EmployeeCount *int64           `json:"employee_count"`
-	Website       *string          `json:"website"`
-	Extras        map[string]any   `json:"extras"`
-}
-
-type opportunityJSON struct {
-	OpportunityID *string          `json:"opportunity_id"`
-	AccountID     *string          `json:"account_id"`
-	Name          *string          `json:"name"`
-	Stage         *string          `json:"stage"`
-	Amount        *decimal.Decimal `json:"amount"`
-	Currency      *string          `json:"currency"`
-	CloseDate     *Date            `json:"close_date"`
-	OwnerID       *string          `json:"owner_id"`
-	Probability   *Percent         `json:"probability"`
-	Extras        map[string]any   `json:"extras"`
-}
-
-type contactJSON struct {
-	ContactID *string        `json:"contact_id"`
-	AccountID *string        `json:"account_id"`
-	FirstName *string        `json:"first_name"`
-	LastName  *string        `json:"last_name"`
-	Email     *string        `json:"email"`
-	Phone     *string        `json:"phone"`
-	Title     *string        `json:"title"`
-	Extras    map[string]any `json:"extras"`
-}
-
-func orNull(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
-}
+// The records' wire forms (appendRecord): every field is written, a missing
+// one as null — also an empty required string, which is how a delete (only
+// the key set) reads.
 
 // MarshalJSON writes every field, missing ones as null.
-func (r Account) MarshalJSON() ([]byte, error) {
-	return json.Marshal(accountJSON{orNull(r.AccountID), orNull(r.Name), r.Industry, r.AnnualRevenue, r.EmployeeCount, r.Website, r.Extras})
-}
+func (r Account) MarshalJSON() ([]byte, error) { return appendRecord(make([]byte, 0, 256), &r) }
 
 // MarshalJSON writes every field, missing ones as null.
-func (r Opportunity) MarshalJSON() ([]byte, error) {
-	return json.Marshal(opportunityJSON{orNull(r.OpportunityID), r.AccountID, orNull(r.Name), r.Stage, r.Amount, r.Currency, r.CloseDate, r.OwnerID, r.Probability, r.Extras})
-}
+func (r Opportunity) MarshalJSON() ([]byte, error) { return appendRecord(make([]byte, 0, 256), &r) }
 
 // MarshalJSON writes every field, missing ones as null.
-func (r Contact) MarshalJSON() ([]byte, error) {
-	return json.Marshal(contactJSON{orNull(r.ContactID), r.AccountID, r.FirstName, r.LastName, r.Email, r.Phone, r.Title, r.Extras})
-}
+func (r Contact) MarshalJSON() ([]byte, error) { return appendRecord(make([]byte, 0, 256), &r) }
 
 // NewRecord returns an empty record of entity e.
 func NewRecord(e Entity) (Record, error) {

@@ -119,6 +119,27 @@ func (p *Percent) UnmarshalJSON(b []byte) error {
 // 0). Unlike decimal's own arithmetic it never expands the exponent, so a
 // value like 1e-2000000000 costs nothing to check.
 func decimalDigits(d decimal.Decimal) (intDigits, fracDigits int) {
+	if d.NumDigits() <= 18 { // the coefficient fits an int64: no big.Int
+		v := d.CoefficientInt64()
+		if v == 0 {
+			return 0, 0
+		}
+		if v < 0 {
+			v = -v
+		}
+		tz := 0
+		for v%10 == 0 {
+			v /= 10
+			tz++
+		}
+		n := 1
+		for v >= 10 {
+			v /= 10
+			n++
+		}
+		exp := int(d.Exponent()) + tz
+		return max(0, n+exp), max(0, -exp)
+	}
 	c := d.Coefficient()
 	if c.Sign() == 0 {
 		return 0, 0
