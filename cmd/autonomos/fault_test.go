@@ -81,6 +81,7 @@ type proc struct {
 	http     string
 	natsAddr string
 	logPath  string
+	args     []string // more flags (e.g. --nats-url, --roles); they win over the ones above
 	cmd      *exec.Cmd
 	exited   chan struct{}
 }
@@ -99,8 +100,8 @@ func (p *proc) start() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.cmd = exec.Command(p.bin, "serve", "--data-dir", p.dataDir, "--http", p.http, "--nats-listen", p.natsAddr,
-		"--postgres", p.pg, "--rate-write", "1000/s burst 1000", "--rate-read", "1000/s burst 1000", "--json")
+	p.cmd = exec.Command(p.bin, append([]string{"serve", "--data-dir", p.dataDir, "--http", p.http, "--nats-listen", p.natsAddr,
+		"--postgres", p.pg, "--rate-write", "1000/s burst 1000", "--rate-read", "1000/s burst 1000", "--json"}, p.args...)...)
 	p.cmd.Env = append(os.Environ(), "AUTONOMOS_NATS_URL=")
 	p.cmd.Stderr = logf
 	stdout, _ := p.cmd.StdoutPipe()
@@ -116,9 +117,12 @@ func (p *proc) start() {
 		t.Fatalf("serve did not start: %v\n%s", err, tail(string(b), 3000))
 	}
 	go io.Copy(io.Discard, stdout)
-	var ready struct{ URL string }
+	var ready struct {
+		URL     string
+		NATSURL string `json:"nats_url"`
+	}
 	json.Unmarshal([]byte(line), &ready)
-	if ready.URL == "" {
+	if ready.NATSURL == "" { // the URL is empty without the gateway role
 		t.Fatalf("serve printed %q", line)
 	}
 }
@@ -416,9 +420,15 @@ func countLines(t *testing.T, path, substr string) int {
 // waitConsumersIdle waits until both durable consumers have nothing pending
 // and nothing unacknowledged: every event is committed in both stores.
 func (p *proc) waitConsumersIdle() {
-	t := p.t
+	p.t.Helper()
+	waitConsumersIdle(p.t, "nats://"+p.natsAddr, "dcl-postgres", "dcl-duckdb")
+}
+
+// waitConsumersIdle waits until the durable consumers of CANONICAL named
+// have nothing pending and nothing unacknowledged.
+func waitConsumersIdle(t *testing.T, url string, names ...string) {
 	t.Helper()
-	nc, err := streams.Connect("nats://"+p.natsAddr, "fault-test")
+	nc, err := streams.Connect(url, "fault-test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -427,7 +437,7 @@ func (p *proc) waitConsumersIdle() {
 	streamstest.Eventually(t, 60*time.Second, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		for _, name := range []string{"dcl-postgres", "dcl-duckdb"} {
+		for _, name := range names {
 			c, err := js.Consumer(ctx, streams.StreamCanonical, name)
 			if err != nil {
 				return err
