@@ -411,3 +411,17 @@ func BenchmarkMarshalEvent(b *testing.B) {
 		}
 	})
 }
+
+// TestAppendJSONObjectRandom: AppendJSONObject writes what json.Marshal
+// writes for a map[string]any (the RAW stream's records).
+func TestAppendJSONObjectRandom(t *testing.T) {
+	r := rand.New(rand.NewPCG(2, uint64(time.Now().UnixNano())))
+	for range 20000 {
+		m := randObject(r, 0)
+		want, wantErr := json.Marshal(m)
+		got, gotErr := AppendJSONObject(nil, m)
+		if (wantErr != nil) != (gotErr != nil) || wantErr == nil && !bytes.Equal(got, want) {
+			t.Fatalf("differs for %#v:\ngot  %s (%v)\nwant %s (%v)", m, got, gotErr, want, wantErr)
+		}
+	}
+}

@@ -177,11 +177,16 @@ func (s Emitter) RawMsg(values map[string]any) (*nats.Msg, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := json.Marshal(values)
+	b, err := canonical.AppendJSONObject(make([]byte, 0, 1024), values)
 	if err != nil {
 		return nil, fmt.Errorf("encode raw record: %w", err)
 	}
-	sum := sha256.Sum256(append([]byte(subj+"\x00"), b...))
+	h := sha256.New()
+	h.Write([]byte(subj))
+	h.Write([]byte{0})
+	h.Write(b)
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
 	m := nats.NewMsg(subj)
 	m.Data = b
 	m.Header.Set(jetstream.MsgIDHeader, hex.EncodeToString(sum[:16]))
