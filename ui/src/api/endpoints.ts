@@ -75,7 +75,8 @@ export function createApi(c: ApiClient) {
       c.put<Connection>(`/api/v1/aam/connections/${enc(id)}`, input),
     deleteConnection: (id: string) => c.delete<void>(`/api/v1/aam/connections/${enc(id)}`),
     testConnection: (id: string) => c.post<TestResult>(`/api/v1/aam/connections/${enc(id)}/test`),
-    syncConnection: (id: string) => c.post<{ job_id: string }>(`/api/v1/aam/connections/${enc(id)}/sync`),
+    syncConnection: (id: string, mode?: 'reconcile') =>
+      c.post<{ job_id: string }>(`/api/v1/aam/connections/${enc(id)}/sync${mode ? `?mode=${mode}` : ''}`),
     pauseConnection: (id: string) => c.post<unknown>(`/api/v1/aam/connections/${enc(id)}/pause`),
     resumeConnection: (id: string) => c.post<unknown>(`/api/v1/aam/connections/${enc(id)}/resume`),
 

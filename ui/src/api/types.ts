@@ -199,8 +199,11 @@ export interface Connection {
   system: SystemName | string;
   config: Record<string, unknown>;
   interval?: string | null;
+  /** How often a scheduled sync is a full reconciliation pass ("" or absent: never). */
+  reconcile?: string | null;
   status: ConnectionStatus | string;
   last_sync_at?: string | null;
+  last_reconcile_at?: string | null;
   last_error?: string | null;
   created_at?: string | null;
 }
@@ -211,6 +214,7 @@ export interface ConnectionInput {
   config: Record<string, unknown>;
   secrets?: Record<string, string>;
   interval?: string;
+  reconcile?: string;
 }
 
 export interface TestResult {

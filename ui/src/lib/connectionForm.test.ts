@@ -29,6 +29,14 @@ describe('connection form', () => {
     expect(input.interval).toBe('5m');
   });
 
+  it('keeps the reconcile period on edit, and leaves it out when empty', () => {
+    const withReconcile = { ...existing, reconcile: '24h' };
+    expect(inputFromForm(formFromConnection(withReconcile), withReconcile).reconcile).toBe('24h');
+    const f = formFromConnection(withReconcile);
+    f.reconcile = ' ';
+    expect(inputFromForm(f, withReconcile).reconcile).toBeUndefined();
+  });
+
   it('omits secrets entirely when none changed', () => {
     expect(inputFromForm(formFromConnection(existing), existing).secrets).toBeUndefined();
   });

@@ -76,20 +76,21 @@ export interface FormState {
   name: string;
   system: string;
   interval: string;
+  reconcile: string;
   config: Record<string, string>;
   objects: string[];
   secrets: Record<string, string>;
 }
 
 export function formFromConnection(c: Connection | null): FormState {
-  if (!c) return { name: '', system: 'salesforce', interval: '5m', config: {}, objects: [...OBJECTS], secrets: {} };
+  if (!c) return { name: '', system: 'salesforce', interval: '5m', reconcile: '', config: {}, objects: [...OBJECTS], secrets: {} };
   const config: Record<string, string> = {};
   for (const [k, v] of Object.entries(c.config ?? {})) {
     if (k === 'objects') continue;
     config[k] = Array.isArray(v) ? v.join(', ') : v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v);
   }
   const objs = Array.isArray(c.config?.objects) ? (c.config.objects as string[]) : [...OBJECTS];
-  return { name: c.name, system: c.system, interval: c.interval ?? '', config, objects: objs, secrets: {} };
+  return { name: c.name, system: c.system, interval: c.interval ?? '', reconcile: c.reconcile ?? '', config, objects: objs, secrets: {} };
 }
 
 /** The request body: empty optional config left out, secrets only when typed in. */
@@ -121,5 +122,6 @@ export function inputFromForm(f: FormState, original: Connection | null): Connec
   const out: ConnectionInput = { name: f.name.trim(), system: f.system, config };
   if (Object.keys(secrets).length) out.secrets = secrets;
   if (f.interval.trim()) out.interval = f.interval.trim();
+  if (f.reconcile.trim()) out.reconcile = f.reconcile.trim();
   return out;
 }

@@ -40,6 +40,24 @@ describe('ConnectionsPage', () => {
     expect(put).toEqual({ name: 'Prod HubSpot', system: 'hubspot', interval: '10m', config: { base_url: 'https://api.hubapi.com', objects: ['account', 'contact'] } });
   });
 
+  it('starts a reconciliation and shows the reconcile schedule', async () => {
+    signIn();
+    let url = '';
+    mockFetch({
+      'GET /api/v1/aam/connections': { body: { data: [{ ...conn, reconcile: '24h', last_reconcile_at: '2026-11-27T10:00:00Z' }] } },
+      'POST /api/v1/aam/connections/c1/sync': (u) => {
+        url = String(u);
+        return { status: 202, body: { job_id: 'j9' } };
+      },
+    });
+    renderApp(<ConnectionsPage />);
+    expect(await screen.findByText(/reconciled every 24h/)).toBeInTheDocument();
+    expect(screen.getByText('Last reconciled')).toBeInTheDocument();
+    await userEvent.click(screen.getByRole('button', { name: /Reconcile/ }));
+    expect(await screen.findByText(/Reconciliation of Prod HubSpot started: job j9/)).toBeInTheDocument();
+    expect(url).toContain('/api/v1/aam/connections/c1/sync?mode=reconcile');
+  });
+
   it('creates a connection with its secrets', async () => {
     signIn();
     let posted: Record<string, unknown> | null = null;

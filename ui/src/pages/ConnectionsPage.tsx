@@ -70,6 +70,13 @@ function ConnectionCard({ connection: c, onEdit, onNotice }: { connection: Conne
       void qc.invalidateQueries({ queryKey: ['jobs'] });
     },
   });
+  const reconcileM = useMutation({
+    mutationFn: () => api.syncConnection(c.id, 'reconcile'),
+    onSuccess: (r) => {
+      onNotice(`Reconciliation of ${c.name} started: job ${r?.job_id ?? '(no id returned)'}. It reads everything again and removes records the source no longer has.`);
+      void qc.invalidateQueries({ queryKey: ['jobs'] });
+    },
+  });
   const pauseM = useMutation({
     mutationFn: () => (c.status === 'PAUSED' ? api.resumeConnection(c.id) : api.pauseConnection(c.id)),
     onSuccess: refresh,
@@ -81,7 +88,7 @@ function ConnectionCard({ connection: c, onEdit, onNotice }: { connection: Conne
       refresh();
     },
   });
-  const error = testM.error ?? syncM.error ?? pauseM.error ?? deleteM.error;
+  const error = testM.error ?? syncM.error ?? reconcileM.error ?? pauseM.error ?? deleteM.error;
   const objects = Array.isArray(c.config?.objects) ? (c.config.objects as string[]).join(', ') : null;
 
   return (
@@ -94,8 +101,21 @@ function ConnectionCard({ connection: c, onEdit, onNotice }: { connection: Conne
       <dl className="kv compact">
         <div>
           <dt>Schedule</dt>
-          <dd>{c.interval ? `every ${c.interval}` : 'manual'}</dd>
+          <dd>
+            {c.interval ? `every ${c.interval}` : 'manual'}
+            {c.reconcile ? `, reconciled every ${c.reconcile}` : ''}
+          </dd>
         </div>
+        {c.last_reconcile_at ? (
+          <div>
+            <dt>Last reconciled</dt>
+            <dd>
+              <time dateTime={c.last_reconcile_at} title={formatTime(c.last_reconcile_at)}>
+                {formatRelative(c.last_reconcile_at)}
+              </time>
+            </dd>
+          </div>
+        ) : null}
         <div>
           <dt>Last sync</dt>
           <dd>{c.last_sync_at ? <time dateTime={c.last_sync_at} title={formatTime(c.last_sync_at)}>{formatRelative(c.last_sync_at)}</time> : 'never'}</dd>
@@ -119,6 +139,15 @@ function ConnectionCard({ connection: c, onEdit, onNotice }: { connection: Conne
         </button>
         <button type="button" className="btn btn-small" disabled={!canEdit || syncM.isPending || c.status === 'PAUSED'} onClick={() => syncM.mutate()}>
           {syncM.isPending ? 'Starting…' : '↻ Sync now'}
+        </button>
+        <button
+          type="button"
+          className="btn btn-small"
+          title="Read everything again: apply changes that kept their modified date, delete records the source no longer has"
+          disabled={!canEdit || reconcileM.isPending || c.status === 'PAUSED'}
+          onClick={() => reconcileM.mutate()}
+        >
+          {reconcileM.isPending ? 'Starting…' : '⟲ Reconcile'}
         </button>
         <button type="button" className="btn btn-small" disabled={!canEdit || pauseM.isPending} onClick={() => pauseM.mutate()}>
           {c.status === 'PAUSED' ? '▶ Resume' : '❚❚ Pause'}
@@ -192,6 +221,15 @@ function ConnectionForm({ connection, onDone, onCancel }: { connection: Connecti
             pattern="(\d+(ms|s|m|h))+"
             title="A duration such as 30s, 5m or 1h"
             onChange={(e) => set({ interval: e.target.value })}
+          />
+        </Field>
+        <Field label="Reconcile every" hint="e.g. 24h: that often a scheduled sync reads everything again, catching changes without a new modified date and deleted records. Empty: only on demand.">
+          <input
+            value={f.reconcile}
+            placeholder="24h"
+            pattern="(\d+(ms|s|m|h))+"
+            title="A duration such as 12h or 24h"
+            onChange={(e) => set({ reconcile: e.target.value })}
           />
         </Field>
         {spec.config.map((c) => (
