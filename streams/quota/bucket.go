@@ -65,6 +65,7 @@ type Bucket struct {
 	retryAt   time.Time     // the shared bucket is empty until then
 	exhausted bool          // ... because its window is spent
 	inflight  chan struct{} // closed when the lease in flight ends
+	waiting   int           // callers waiting for the lease in flight
 	seen      view          // the shared state at the last lease
 	local     *rate.Limiter // the fallback while NATS is unreachable
 	used      time.Time     // last Take
@@ -125,13 +126,21 @@ func (b *Bucket) Take(ctx context.Context) Decision {
 				return d
 			}
 			ch := b.inflight
+			b.waiting++
 			b.mu.Unlock()
+			var done bool
 			select {
 			case <-ch:
-				continue
 			case <-ctx.Done():
+				done = true
+			}
+			b.mu.Lock()
+			b.waiting--
+			b.mu.Unlock()
+			if done {
 				return Decision{RetryAfter: time.Second}
 			}
+			continue
 		}
 		if !local {
 			b.local = nil
@@ -148,9 +157,12 @@ func (b *Bucket) Take(ctx context.Context) Decision {
 		}
 		ch := make(chan struct{})
 		b.inflight = ch
+		// Callers already waiting get tokens of this lease too, so a busy
+		// process is not held to one lease's worth per round trip.
+		want := min(b.leaseMax+b.waiting, b.lim.Burst)
 		b.mu.Unlock()
 
-		res, err := b.lease(ctx)
+		res, err := b.lease(ctx, want)
 
 		b.mu.Lock()
 		b.inflight = nil
@@ -246,10 +258,10 @@ type leaseResult struct {
 	view      view
 }
 
-// lease takes up to leaseMax tokens from the shared state with a
+// lease takes up to want tokens from the shared state with a
 // compare-and-set write, retrying when another instance wrote first. An
 // error means NATS could not be reached (or answered nonsense).
-func (b *Bucket) lease(ctx context.Context) (leaseResult, error) {
+func (b *Bucket) lease(ctx context.Context, want int) (leaseResult, error) {
 	if !b.k.connected() {
 		return leaseResult{}, errNotConnected
 	}
@@ -263,7 +275,7 @@ func (b *Bucket) lease(ctx context.Context) (leaseResult, error) {
 		}
 		now := b.k.now().UTC()
 		st.advance(b.lim, now)
-		got := st.take(b.lim, b.leaseMax)
+		got := st.take(b.lim, want)
 		last, known := st.Members[inst]
 		fresh := known && now.Sub(last) < ttl/2
 		members := st.touch(inst, now, ttl)

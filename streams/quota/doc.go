@@ -6,9 +6,10 @@
 // drew on it lately). A process does not ask NATS for every request: it
 // leases a few tokens at a time with a compare-and-set update (kv.Update at
 // the revision it read) and spends them locally, so the KV cost is one read
-// and one write per lease, and a lease takes at most the tokens the rate adds
-// in Config.Lease (100ms by default) and never more than a tenth of the
-// burst.
+// and one write per lease. A lease takes at most the tokens the rate adds in
+// Config.Lease (100ms by default) and at most a tenth of the burst, plus one
+// for each caller of the process already waiting for it, so a busy process
+// is not held to one lease's worth per round trip.
 //
 // Contract and invariants: the shared bucket never grants more than Burst
 // plus Rate times the elapsed time, nor more than PerWindow in one window,

@@ -26,8 +26,8 @@ type Config struct {
 	Instance string `yaml:"instance"`
 	// Lease bounds one lease to the tokens the rate adds in this long
 	// (default 100ms); a lease also takes at most a tenth of the burst, and
-	// at least one token. Longer leases mean fewer KV writes and more
-	// tokens held by one process at a time.
+	// at least one token, plus one per caller waiting for it. Longer leases
+	// mean fewer KV writes and more tokens held by one process at a time.
 	Lease time.Duration `yaml:"lease"`
 	// Timeout bounds one lease's KV round trips (default 500ms); a lease
 	// that takes longer counts as NATS being unreachable.
