@@ -62,11 +62,11 @@ func sharedGateways(t *testing.T, n int, cfg gateway.Config) []*gatewaytest.Env 
 }
 
 func TestRateLimitSharedAcrossInstances(t *testing.T) {
-	const rate, burst = 50.0, 25
+	const rate, burst = 20.0, 10
 	cfg := gateway.Config{
 		JWTSecret:        gatewaytest.Secret,
 		SpoolDir:         t.TempDir(),
-		RateRead:         "50/s burst 25",
+		RateRead:         "20/s burst 10",
 		RateWrite:        "1000/s burst 1000",
 		LoginRateAccount: "1000/s burst 1000",
 		LoginRateAddress: "1000/s burst 1000",
@@ -89,9 +89,9 @@ func TestRateLimitSharedAcrossInstances(t *testing.T) {
 		return res
 	}
 
-	// acme hammers both instances for 3 s (several times its rate, even
-	// with the race detector on a busy machine); globex reads at 20/s,
-	// under its limit, through both as well.
+	// acme hammers both instances for 3 s (at several times its rate,
+	// even with the race detector on a busy machine: the limit is modest
+	// for that); globex reads at 10/s, under its limit, through both too.
 	const d = 3 * time.Second
 	var accepted [2]atomic.Int64
 	var refused atomic.Int64
@@ -126,7 +126,7 @@ func TestRateLimitSharedAcrossInstances(t *testing.T) {
 		})
 	}
 	wg.Go(func() {
-		tick := time.NewTicker(50 * time.Millisecond)
+		tick := time.NewTicker(100 * time.Millisecond)
 		defer tick.Stop()
 		for n := 0; time.Now().Before(deadline); n++ {
 			<-tick.C
@@ -143,7 +143,14 @@ func TestRateLimitSharedAcrossInstances(t *testing.T) {
 	want := burst + rate*took.Seconds()
 	t.Logf("acme: %d + %d = %d accepted, %d refused in %v; burst + rate×time = %.0f; accepted/expected = %.1f%%",
 		accepted[0].Load(), accepted[1].Load(), total, refused.Load(), took.Round(time.Millisecond), want, 100*float64(total)/want)
-	if float64(total) > 1.1*want || float64(total) < 0.9*want {
+	floor := 0.9 * want
+	if offered := total + refused.Load(); float64(offered) < want {
+		// A machine too busy to send more than the limit admits cannot
+		// show the limit; it can still show nothing was refused wrongly.
+		t.Logf("only %d reads were sent, fewer than the limit admits: judging against them", offered)
+		floor = 0.9 * float64(offered)
+	}
+	if float64(total) > 1.1*want || float64(total) < floor {
 		t.Fatalf("acme got %d reads accepted by two instances, want within 10%% of %.0f", total, want)
 	}
 	if accepted[0].Load() == 0 || accepted[1].Load() == 0 {
@@ -152,13 +159,26 @@ func TestRateLimitSharedAcrossInstances(t *testing.T) {
 	if n := globexRefused.Load(); n != 0 {
 		t.Fatalf("globex, under its limit, was refused %d of %d reads", n, globexDone.Load())
 	}
+	if a429 == nil { // too busy to exceed the limit so far: a volley does
+		var volley sync.WaitGroup
+		for i := range 4 * burst {
+			volley.Go(func() {
+				if res := get(gws[i%2], acme.AccessToken); res != nil && res.StatusCode == http.StatusTooManyRequests {
+					mu.Lock()
+					a429 = res.Header
+					mu.Unlock()
+				}
+			})
+		}
+		volley.Wait()
+	}
 	if a429 == nil {
 		t.Fatal("no read was refused")
 	}
 	retry, err1 := strconv.Atoi(a429.Get("Retry-After"))
 	reset, err2 := strconv.Atoi(a429.Get("RateLimit-Reset"))
 	if err1 != nil || err2 != nil || retry < 1 || reset < 1 || a429.Get("RateLimit-Remaining") != "0" ||
-		a429.Get("RateLimit-Limit") != strconv.Itoa(burst) || a429.Get("RateLimit-Policy") != "25;w=1" {
+		a429.Get("RateLimit-Limit") != strconv.Itoa(burst) || a429.Get("RateLimit-Policy") != "10;w=1" {
 		t.Fatalf("429 headers %v", a429)
 	}
 }
