@@ -111,7 +111,9 @@ func (o *options) parse(fs *flag.FlagSet, args []string) error {
 	if err != nil {
 		errs = append(errs, err)
 	}
-	if o.StreamReplicas, err = strconv.Atoi(strings.TrimSpace(o.streamReplicas)); err != nil || o.StreamReplicas < 0 || o.StreamReplicas > streams.MaxReplicas {
+	if r := strings.TrimSpace(o.streamReplicas); r == "" {
+		o.StreamReplicas = 0 // an empty environment variable: pick
+	} else if o.StreamReplicas, err = strconv.Atoi(r); err != nil || o.StreamReplicas < 0 || o.StreamReplicas > streams.MaxReplicas {
 		errs = append(errs, fmt.Errorf("--stream-replicas %q: want 0 (pick) or 1..%d", o.streamReplicas, streams.MaxReplicas))
 	} else if o.StreamReplicas > 1 && o.NATSURL == "" {
 		errs = append(errs, fmt.Errorf("--stream-replicas %d needs a JetStream cluster (--nats-url); the embedded server keeps one copy", o.StreamReplicas))
