@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -63,6 +64,32 @@ func (e *Event) AppendJSON(dst []byte) ([]byte, error) {
 		b = appendString(b, e.Traceparent)
 	}
 	return append(b, '}'), nil
+}
+
+// scratch buffers for encodings whose result must be a slice of its own:
+// the bytes are written into a pooled buffer and copied out at their exact
+// size (as encoding/json does), so a 1.2 KB event does not hold a 2.3 KB
+// slice grown by doubling while it waits for its publish ack.
+var scratch = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+func encodePooled(enc func([]byte) ([]byte, error)) ([]byte, error) {
+	bp := scratch.Get().(*[]byte)
+	b, err := enc((*bp)[:0])
+	var out []byte
+	if err == nil {
+		out = make([]byte, len(b))
+		copy(out, b)
+	}
+	if cap(b) <= 64<<10 {
+		*bp = b[:0]
+		scratch.Put(bp)
+	}
+	return out, err
+}
+
+// MarshalJSONObject is AppendJSONObject into a new slice of the exact size.
+func MarshalJSONObject(m map[string]any) ([]byte, error) {
+	return encodePooled(func(b []byte) ([]byte, error) { return appendObject(b, m) })
 }
 
 // appendRecord appends the record's wire form: every field, a missing one

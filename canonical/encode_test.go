@@ -412,7 +412,7 @@ func BenchmarkMarshalEvent(b *testing.B) {
 	})
 }
 
-// TestAppendJSONObjectRandom: AppendJSONObject writes what json.Marshal
+// TestAppendJSONObjectRandom: AppendJSONObject and MarshalJSONObject write what json.Marshal
 // writes for a map[string]any (the RAW stream's records).
 func TestAppendJSONObjectRandom(t *testing.T) {
 	r := rand.New(rand.NewPCG(2, uint64(time.Now().UnixNano())))
@@ -422,6 +422,10 @@ func TestAppendJSONObjectRandom(t *testing.T) {
 		got, gotErr := AppendJSONObject(nil, m)
 		if (wantErr != nil) != (gotErr != nil) || wantErr == nil && !bytes.Equal(got, want) {
 			t.Fatalf("differs for %#v:\ngot  %s (%v)\nwant %s (%v)", m, got, gotErr, want, wantErr)
+		}
+		got, gotErr = MarshalJSONObject(m)
+		if (wantErr != nil) != (gotErr != nil) || wantErr == nil && (!bytes.Equal(got, want) || cap(got) != len(got)) {
+			t.Fatalf("MarshalJSONObject differs for %#v:\ngot  %s (%v, cap %d)\nwant %s (%v)", m, got, gotErr, cap(got), want, wantErr)
 		}
 	}
 }

@@ -212,11 +212,7 @@ func (e *Event) CloudEvent() (cloudevents.Event, error) {
 // datacontenttype, time), then data, then the extensions sorted by name,
 // time in UTC — the order the CloudEvents SDK writes.
 func (e Event) MarshalJSON() ([]byte, error) {
-	b, err := e.AppendJSON(make([]byte, 0, 1024))
-	if err != nil {
-		return nil, err
-	}
-	return b, nil
+	return encodePooled(e.AppendJSON)
 }
 
 // UnmarshalJSON is ParseEvent into e.

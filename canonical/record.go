@@ -73,13 +73,19 @@ type Contact struct {
 // the key set) reads.
 
 // MarshalJSON writes every field, missing ones as null.
-func (r Account) MarshalJSON() ([]byte, error) { return appendRecord(make([]byte, 0, 256), &r) }
+func (r Account) MarshalJSON() ([]byte, error) {
+	return encodePooled(func(b []byte) ([]byte, error) { return appendRecord(b, &r) })
+}
 
 // MarshalJSON writes every field, missing ones as null.
-func (r Opportunity) MarshalJSON() ([]byte, error) { return appendRecord(make([]byte, 0, 256), &r) }
+func (r Opportunity) MarshalJSON() ([]byte, error) {
+	return encodePooled(func(b []byte) ([]byte, error) { return appendRecord(b, &r) })
+}
 
 // MarshalJSON writes every field, missing ones as null.
-func (r Contact) MarshalJSON() ([]byte, error) { return appendRecord(make([]byte, 0, 256), &r) }
+func (r Contact) MarshalJSON() ([]byte, error) {
+	return encodePooled(func(b []byte) ([]byte, error) { return appendRecord(b, &r) })
+}
 
 // NewRecord returns an empty record of entity e.
 func NewRecord(e Entity) (Record, error) {

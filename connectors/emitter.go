@@ -177,7 +177,7 @@ func (s Emitter) RawMsg(values map[string]any) (*nats.Msg, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := canonical.AppendJSONObject(make([]byte, 0, 1024), values)
+	b, err := canonical.MarshalJSONObject(values)
 	if err != nil {
 		return nil, fmt.Errorf("encode raw record: %w", err)
 	}
