@@ -31,22 +31,7 @@ func TestCRMConnectionsThroughTheAPI(t *testing.T) {
 		raw, _ := json.Marshal(v)
 		bodies.Write(raw)
 	}
-	sync := func(c *apiClient, id string) *jobView {
-		t.Helper()
-		var out struct {
-			JobID string `json:"job_id"`
-		}
-		if _, err := c.postJSON(ctx, "/api/v1/aam/connections/"+id+"/sync", nil, &out); err != nil {
-			t.Fatalf("sync %s: %v", id, err)
-		}
-		wctx, wcancel := context.WithTimeout(ctx, 2*time.Minute)
-		defer wcancel()
-		j, err := c.waitJob(wctx, out.JobID, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return j
-	}
+	sync := func(c *apiClient, id string) *jobView { return syncAndWait(t, ctx, c, id, "") }
 	ids := map[string]string{}
 	for _, conn := range sim.connections("") {
 		for _, v := range conn["secrets"].(map[string]string) {
@@ -139,4 +124,27 @@ func TestCRMConnectionsThroughTheAPI(t *testing.T) {
 			t.Fatalf("a response carries the secret %q", s)
 		}
 	}
+}
+
+// syncAndWait queues a sync of connection id (mode "" or "reconcile") and
+// waits for its job to end.
+func syncAndWait(t *testing.T, ctx context.Context, c *apiClient, id, mode string) *jobView {
+	t.Helper()
+	var out struct {
+		JobID string `json:"job_id"`
+	}
+	path := "/api/v1/aam/connections/" + id + "/sync"
+	if mode != "" {
+		path += "?mode=" + mode
+	}
+	if _, err := c.postJSON(ctx, path, nil, &out); err != nil {
+		t.Fatalf("sync %s: %v", id, err)
+	}
+	wctx, wcancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer wcancel()
+	j, err := c.waitJob(wctx, out.JobID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
 }

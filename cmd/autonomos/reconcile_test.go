@@ -28,22 +28,7 @@ func TestReconcileCatchesWhatIncrementalReadsMiss(t *testing.T) {
 	c := registered(t, base, "rec")
 	sync := func(id, mode string) *jobView {
 		t.Helper()
-		var out struct {
-			JobID string `json:"job_id"`
-		}
-		path := "/api/v1/aam/connections/" + id + "/sync"
-		if mode != "" {
-			path += "?mode=" + mode
-		}
-		if _, err := c.postJSON(ctx, path, nil, &out); err != nil {
-			t.Fatalf("sync %s: %v", id, err)
-		}
-		wctx, wcancel := context.WithTimeout(ctx, 2*time.Minute)
-		defer wcancel()
-		j, err := c.waitJob(wctx, out.JobID, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		j := syncAndWait(t, ctx, c, id, mode)
 		if j.Status != "succeeded" {
 			t.Fatalf("%s sync of %s: %+v", mode, id, j)
 		}
