@@ -32,9 +32,9 @@ func (e *Event) AppendJSON(dst []byte) ([]byte, error) {
 	b = append(b, `,"source":`...)
 	b = appendString2(b, "/connections/", e.ConnectionID)
 	b = append(b, `,"type":"`+TypePrefix...)
-	b = appendStringBody(b, string(e.Record.Entity()))
+	b = appendStringBody(b, string(e.Record.Entity()), &safeHTML)
 	b = append(b, '.')
-	b = appendStringBody(b, string(e.Op))
+	b = appendStringBody(b, string(e.Op), &safeHTML)
 	b = append(b, `","subject":`...)
 	b = appendString(b, e.Record.Key())
 	b = append(b, `,"datacontenttype":"`+DataContentType+`","time":"`...)
@@ -367,25 +367,41 @@ func appendFloat(b []byte, f float64) ([]byte, error) {
 // UTF-8 as U+FFFD.
 func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
-	b = appendStringBody(b, s)
+	b = appendStringBody(b, s, &safeHTML)
 	return append(b, '"')
 }
 
 func appendString2(b []byte, prefix, s string) []byte {
 	b = append(b, '"')
-	b = appendStringBody(b, prefix)
-	b = appendStringBody(b, s)
+	b = appendStringBody(b, prefix, &safeHTML)
+	b = appendStringBody(b, s, &safeHTML)
 	return append(b, '"')
 }
 
 const hexDigits = "0123456789abcdef"
 
-func appendStringBody(b []byte, s string) []byte {
+// AppendQuoted appends s as a JSON string with encoding/json's escapes
+// (U+2028 and U+2029 escaped, invalid UTF-8 as U+FFFD), and its HTML-safe
+// escapes of <, > and & when escapeHTML is set (as json.Marshal does; an
+// Encoder with SetEscapeHTML(false) does not).
+func AppendQuoted(b []byte, s string, escapeHTML bool) []byte {
+	safe := &safePlain
+	if escapeHTML {
+		safe = &safeHTML
+	}
+	b = append(b, '"')
+	b = appendStringBody(b, s, safe)
+	return append(b, '"')
+}
+
+// appendStringBody writes s escaped, without quotes; safe marks the ASCII
+// bytes written as they are.
+func appendStringBody(b []byte, s string, safe *[utf8.RuneSelf]bool) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if safeASCII[c] {
+			if safe[c] {
 				i++
 				continue
 			}
@@ -430,11 +446,12 @@ func appendStringBody(b []byte, s string) []byte {
 	return append(b, s[start:]...)
 }
 
-// safeASCII marks the ASCII bytes encoding/json writes as they are in its
-// HTML-safe mode.
-var safeASCII = func() (t [utf8.RuneSelf]bool) {
+// safeHTML marks the ASCII bytes encoding/json writes as they are in its
+// HTML-safe mode; safePlain, without HTML escaping.
+var safeHTML, safePlain = func() (html, plain [utf8.RuneSelf]bool) {
 	for c := 0x20; c < utf8.RuneSelf; c++ {
-		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+		plain[c] = c != '"' && c != '\\'
+		html[c] = plain[c] && c != '<' && c != '>' && c != '&'
 	}
-	return t
+	return html, plain
 }()

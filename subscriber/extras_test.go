@@ -13,7 +13,7 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 	}{
 		{"flat", `{"b":"x","a":1.50,"c":true,"d":null}`},
 		{"nested", `{"n":{"z":[1,"two",{"y":false}],"a":{}},"e":[]}`},
-		{"escapes", `{"s":"quote \" back \\ nl \n tab \t cr \r ctl \u0001 nul \u0000 html <&> ls \u2028 ps \u2029 é 😀"}`},
+		{"escapes", `{"s":"quote \" back \\ nl \n tab \t cr \r bs \b ff \f ctl \u0001 nul \u0000 html <&> ls \u2028 ps \u2029 é 😀"}`},
 		{"big numbers", `{"n":12345678901234567890.123456789,"e":1e400,"neg":-0.0}`},
 		{"odd keys", `{"":"empty","ключ":"v","a\"b":"q"}`},
 	}
