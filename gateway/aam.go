@@ -188,18 +188,11 @@ func (s *Server) handleAAMMetrics(c echo.Context) error {
 		return err
 	})
 	r.part("active_jobs", "the job store", func(ctx context.Context) error {
-		jobs, err := s.deps.Jobs.List(ctx, tenant, 0)
-		if err != nil {
-			return err
+		n, err := s.activeJobs(ctx, tenant)
+		if err == nil {
+			m.ActiveJobs = &n
 		}
-		n := 0
-		for _, j := range jobs {
-			if j.Tenant == tenant && !j.Finished() {
-				n++
-			}
-		}
-		m.ActiveJobs = &n
-		return nil
+		return err
 	})
 	m.Problems = r.wait()
 	m.Status = statusOf(m.Problems)

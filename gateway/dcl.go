@@ -268,18 +268,11 @@ func (s *Server) handleDCLState(c echo.Context) error {
 		return err
 	})
 	r.part("active_jobs", "the job store", func(ctx context.Context) error {
-		jobs, err := s.deps.Jobs.List(ctx, tenant, 0)
-		if err != nil {
-			return err
+		n, err := s.activeJobs(ctx, tenant)
+		if err == nil {
+			st.ActiveJobs = &n
 		}
-		n := 0
-		for _, j := range jobs {
-			if j.Tenant == tenant && !j.Finished() {
-				n++
-			}
-		}
-		st.ActiveJobs = &n
-		return nil
+		return err
 	})
 	if s.deps.Drift != nil {
 		r.part("open_drift", "the drift store", func(ctx context.Context) error {
@@ -542,4 +535,19 @@ func noParams(c echo.Context) error {
 		return invalid(k, "unknown parameter (this route takes none)")
 	}
 	return nil
+}
+
+// activeJobs counts the tenant's jobs that have not finished.
+func (s *Server) activeJobs(ctx context.Context, tenant string) (int, error) {
+	jobs, err := s.deps.Jobs.List(ctx, tenant, 0)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, j := range jobs {
+		if j.Tenant == tenant && !j.Finished() {
+			n++
+		}
+	}
+	return n, nil
 }
