@@ -56,7 +56,6 @@ func (r *Remapper) Remap(ctx context.Context, e *streams.DeadLetterEntry) (*nats
 	}
 	em := Emitter{Tenant: e.Tenant, TraceID: e.TraceID}
 	var m *canonical.Mapping
-	var err error
 	switch jobID := e.Header("Autonomos-Job"); {
 	case d.ConnectionID != "" && d.Object != "" && jobID == "":
 		if r.conns == nil {
@@ -84,9 +83,6 @@ func (r *Remapper) Remap(ctx context.Context, e *streams.DeadLetterEntry) (*nats
 		}
 	default:
 		return nil, errors.New("the dead letter names neither a connection and object nor a job")
-	}
-	if err != nil {
-		return nil, err
 	}
 	em.Mapping = m
 	_, msg, errs := em.Messages(d.Line, d.Record)
