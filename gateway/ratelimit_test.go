@@ -15,6 +15,7 @@ import (
 	"github.com/autonomos/autonomos/gateway/gatewaytest"
 	"github.com/autonomos/autonomos/streams"
 	"github.com/autonomos/autonomos/streams/quota"
+	"github.com/autonomos/autonomos/streams/quota/quotatest"
 	"github.com/autonomos/autonomos/streams/streamstest"
 )
 
@@ -27,20 +28,8 @@ func sharedGateways(t *testing.T, n int, cfg gateway.Config) []*gatewaytest.Env 
 	var out []*gatewaytest.Env
 	for i := range n {
 		name := "gw-" + strconv.Itoa(i)
-		nc, err := streams.Connect(nenv.URL, name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(nc.Close)
-		js, err := streams.NewJetStream(nc, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
+		k, js := quotatest.Instance(t, nenv.URL, name, quota.Config{})
 		jobs, err := streams.OpenJobStore(ctx, js)
-		if err != nil {
-			t.Fatal(err)
-		}
-		k, err := quota.Open(ctx, js, quota.Config{Instance: name}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

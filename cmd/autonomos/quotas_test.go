@@ -7,8 +7,8 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/autonomos/autonomos/streams"
 	"github.com/autonomos/autonomos/streams/quota"
+	"github.com/autonomos/autonomos/streams/quota/quotatest"
 )
 
 // serve's rate limits live in the shared quotas bucket: another instance
@@ -32,19 +32,7 @@ func TestServeSharesRateLimitsThroughNATS(t *testing.T) {
 		}
 	}
 	// Another instance on the same NATS gets the one left, and no more.
-	nc, err := streams.Connect(sys.natsURL, "other")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := streams.NewJetStream(nc, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := quota.Open(context.Background(), js, quota.Config{Instance: "other"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	other, _ := quotatest.Instance(t, sys.natsURL, "other", quota.Config{})
 	read := other.Bucket("gateway.read.acme", quota.Limit{Rate: 1.0 / 3600, Burst: 3})
 	if d := read.Take(context.Background()); !d.OK || d.Local {
 		t.Fatalf("the other instance's first read: %+v, want the token left", d)

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/autonomos/autonomos/connectors/httpx"
-	"github.com/autonomos/autonomos/streams"
 	"github.com/autonomos/autonomos/streams/quota"
+	"github.com/autonomos/autonomos/streams/quota/quotatest"
 	"github.com/autonomos/autonomos/streams/streamstest"
 )
 
@@ -51,19 +51,7 @@ func TestBudgetWindow(t *testing.T) {
 // keeper is one instance's quota keeper, on its own connection to env.
 func keeper(t *testing.T, env *streamstest.Env, name string) *quota.Keeper {
 	t.Helper()
-	nc, err := streams.Connect(env.URL, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := streams.NewJetStream(nc, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := quota.Open(context.Background(), js, quota.Config{Instance: name}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	k, _ := quotatest.Instance(t, env.URL, name, quota.Config{})
 	return k
 }
 

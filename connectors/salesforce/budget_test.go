@@ -14,8 +14,8 @@ import (
 	"github.com/autonomos/autonomos/connectors/crmsim"
 	"github.com/autonomos/autonomos/connectors/httpx"
 	"github.com/autonomos/autonomos/connectors/salesforce"
-	"github.com/autonomos/autonomos/streams"
 	"github.com/autonomos/autonomos/streams/quota"
+	"github.com/autonomos/autonomos/streams/quota/quotatest"
 	"github.com/autonomos/autonomos/streams/streamstest"
 )
 
@@ -57,19 +57,7 @@ func (o *org) connections(t *testing.T, env *streamstest.Env, lim httpx.Limits) 
 	creds := o.sim.Credentials().Salesforce
 	var out []*salesforce.Connector
 	for _, inst := range []string{"a", "b"} {
-		nc, err := streams.Connect(env.URL, inst)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(nc.Close)
-		js, err := streams.NewJetStream(nc, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		k, err := quota.Open(context.Background(), js, quota.Config{Instance: inst}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		k, _ := quotatest.Instance(t, env.URL, inst, quota.Config{})
 		budgets := httpx.NewSharedBudgets(k)
 		for _, id := range []string{inst + "1", inst + "2"} {
 			c, err := salesforce.New(connectors.Connection{ID: id, Tenant: "t-" + id, System: salesforce.System,

@@ -20,6 +20,7 @@ import (
 
 	"github.com/autonomos/autonomos/streams"
 	"github.com/autonomos/autonomos/streams/quota"
+	"github.com/autonomos/autonomos/streams/quota/quotatest"
 	"github.com/autonomos/autonomos/streams/streamstest"
 )
 
@@ -43,20 +44,7 @@ func TestKey(t *testing.T) {
 // instance is one process's view of the bus: its own connection and Keeper.
 func instance(t *testing.T, env *streamstest.Env, name string, cfg quota.Config) *quota.Keeper {
 	t.Helper()
-	nc, err := streams.Connect(env.URL, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := streams.NewJetStream(nc, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Instance = name
-	k, err := quota.Open(context.Background(), js, cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	k, _ := quotatest.Instance(t, env.URL, name, cfg)
 	return k
 }
 
