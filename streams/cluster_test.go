@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"testing"
@@ -187,5 +188,103 @@ func TestBatchRepublishesUntilTheStreamAnswers(t *testing.T) {
 	}
 	if got := s.CachedInfo().State.Msgs; got != n/2 {
 		t.Fatalf("stream holds %d messages, want %d (one per id)", got, n/2)
+	}
+}
+
+// cutProxy forwards TCP connections to a server until cut, which resets every
+// connection open through it; new connections are forwarded again.
+type cutProxy struct {
+	l     net.Listener
+	conns chan net.Conn
+}
+
+func startCutProxy(t *testing.T, target string) *cutProxy {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	p := &cutProxy{l: l, conns: make(chan net.Conn, 64)}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.conns <- c
+			go func() { _, _ = io.Copy(s, c); s.Close() }()
+			go func() { _, _ = io.Copy(c, s); c.Close() }()
+		}
+	}()
+	return p
+}
+
+// cut resets the client side of every connection made so far.
+func (p *cutProxy) cut() {
+	for {
+		select {
+		case c := <-p.conns:
+			if tc, ok := c.(*net.TCPConn); ok {
+				_ = tc.SetLinger(0) // close with RST: the client's next write fails
+			}
+			c.Close()
+		default:
+			return
+		}
+	}
+}
+
+// A connection that breaks under a burst of publishes — the server died, the
+// socket reset — makes nats.go return the write error from the publish call
+// itself. The batch keeps those messages and publishes them again after the
+// reconnect: Add never fails the caller, and the stream keeps each once.
+func TestBatchSurvivesASocketBrokenMidPublish(t *testing.T) {
+	env := streamstest.Start(t)
+	proxy := startCutProxy(t, strings.TrimPrefix(env.URL, "nats://"))
+	nc, err := streams.Connect("nats://"+proxy.l.Addr().String(), t.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := streams.NewJetStream(nc, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	const n = 400
+	body := []byte(strings.Repeat("x", 48<<10)) // larger than the client's write buffer: each publish writes to the socket
+	b := streams.NewPublisher(js).NewBatch()
+	for i := range n {
+		if i == n/4 {
+			proxy.cut()
+		}
+		m := nats.NewMsg("canonical.t1.account")
+		m.Data = body
+		m.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("id-%d", i))
+		if err := b.Add(m); err != nil {
+			t.Fatalf("Add %d after the cut: %v", i, err)
+		}
+	}
+	acked, err := b.Wait(ctx)
+	if err != nil || acked != n {
+		t.Fatalf("Wait = %d, %v; want %d acknowledged", acked, err, n)
+	}
+	if nc.Reconnects == 0 {
+		t.Fatal("the client never reconnected: the cut did not break the connection")
+	}
+	s, err := env.JS.Stream(ctx, streams.StreamCanonical)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.CachedInfo().State.Msgs; got != n {
+		t.Fatalf("stream holds %d messages, want %d (one per id)", got, n)
 	}
 }

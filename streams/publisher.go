@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -97,23 +99,34 @@ func Traceparent(traceID string) string {
 type Batch struct {
 	p       *Publisher
 	futures []jetstream.PubAckFuture
+	// failed holds messages whose publish failed for a passing reason
+	// before they reached the server; Wait publishes them again.
+	failed  []*nats.Msg
+	failErr error
 }
 
 // NewBatch starts a batch of asynchronous publishes.
 func (p *Publisher) NewBatch() *Batch { return &Batch{p: p} }
 
 // Add publishes m without waiting; it blocks while the in-flight window is full.
+// A publish that fails for a passing reason (the socket to a server that just
+// died, a reconnect in progress) is kept for Wait to publish again; any other
+// failure is returned.
 func (b *Batch) Add(m *nats.Msg) error {
 	f, err := b.p.js.PublishMsgAsync(m)
-	if err != nil {
+	switch {
+	case err == nil:
+		b.futures = append(b.futures, f)
+	case retriable(err):
+		b.failed, b.failErr = append(b.failed, m), err
+	default:
 		return fmt.Errorf("publish %s: %w", m.Subject, err)
 	}
-	b.futures = append(b.futures, f)
 	return nil
 }
 
 // Len is the number of messages added since the last Wait.
-func (b *Batch) Len() int { return len(b.futures) }
+func (b *Batch) Len() int { return len(b.futures) + len(b.failed) }
 
 // Wait waits for every ack of the batch. It returns the number of messages
 // the stream accepted (including duplicates it dropped as already stored) and
@@ -126,12 +139,12 @@ func (b *Batch) Len() int { return len(b.futures) }
 // stored after all, the stream drops the second and acknowledges it as a
 // duplicate. Any other error ends the wait at once.
 func (b *Batch) Wait(ctx context.Context) (int, error) {
-	defer func() { b.futures = b.futures[:0] }()
+	defer func() { b.futures, b.failed, b.failErr = b.futures[:0], b.failed[:0], nil }()
 	acked := 0
 	futures := b.futures
 	var (
-		again   []*nats.Msg // to publish again
-		lastErr error
+		again   = append([]*nats.Msg(nil), b.failed...) // to publish again
+		lastErr = b.failErr
 	)
 	deadline := time.Now().Add(PublishRetryFor)
 	backoff := 100 * time.Millisecond
@@ -187,9 +200,17 @@ const PublishRetryFor = time.Minute
 // asyncAckTimeout is how long an asynchronous publish waits for its ack.
 const asyncAckTimeout = 5 * time.Second
 
-// retriable says whether a failed publish may succeed when sent again.
+// retriable says whether a failed publish may succeed when sent again: the
+// client is between servers, the stream is between leaders, or the socket to
+// a server broke under a write (nats.go returns that error from the publish
+// itself when its buffer flushes inline, before it starts reconnecting).
 func retriable(err error) bool {
-	return errors.Is(err, nats.ErrDisconnected) ||
+	var opErr *net.OpError
+	return errors.As(err, &opErr) ||
+		errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, nats.ErrReconnectBufExceeded) ||
+		errors.Is(err, nats.ErrDisconnected) ||
 		errors.Is(err, nats.ErrConnectionReconnecting) ||
 		errors.Is(err, nats.ErrTimeout) ||
 		errors.Is(err, nats.ErrNoResponders) ||
