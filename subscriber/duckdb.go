@@ -223,7 +223,7 @@ func (d *DuckDB) merge(ctx context.Context, w *sql.Conn, st *staged) error {
 	if err != nil {
 		return err
 	}
-	inserted, err := exec(q.insertNew)
+	inserted, err := exec(q.insertNew[narrow(st)])
 	if err != nil || inserted == int64(st.n) {
 		return err
 	}
@@ -235,8 +235,16 @@ func (d *DuckDB) merge(ctx context.Context, w *sql.Conn, st *staged) error {
 	if _, err := exec(q.deleteOld); err != nil {
 		return err
 	}
-	_, err = exec(q.insertWin)
+	_, err = exec(q.insertWin[narrow(st)])
 	return err
+}
+
+// narrow indexes duckSQL's insert pairs.
+func narrow(st *staged) int {
+	if st.narrow {
+		return 1
+	}
+	return 0
 }
 
 // classifyDuck marks data errors permanent.

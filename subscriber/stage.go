@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/fnv"
+	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -19,6 +20,9 @@ type staged struct {
 	t    *table
 	n    int
 	cols []stagedCol // parallel to t.cols
+	// narrow: every decimal of the batch fits DECIMAL(18,9) exactly, so
+	// DuckDB may cast through it (see duckSQL).
+	narrow bool
 }
 
 type stagedCol struct {
@@ -37,7 +41,7 @@ type stagedCol struct {
 // those whose content changed are written again.
 func stage(g group) (*staged, error) {
 	n := len(g.events)
-	s := &staged{t: g.t, n: n, cols: make([]stagedCol, len(g.t.cols))}
+	s := &staged{t: g.t, n: n, cols: make([]stagedCol, len(g.t.cols)), narrow: true}
 	for ci, c := range g.t.cols {
 		col := &s.cols[ci]
 		switch c.kind {
@@ -84,6 +88,9 @@ func stage(g group) (*staged, error) {
 					return nil, err
 				}
 				col.str[i], col.valid[i] = v, ok
+				if c.kind == kindDecimal && ok && s.narrow {
+					s.narrow = fitsDecimal18(v)
+				}
 				if ci <= 1 || c.name == "event_id" {
 					continue // tenant and key identify the row, the event id the message: not content
 				}
@@ -96,6 +103,29 @@ func stage(g group) (*staged, error) {
 		hc.i64[i], hc.valid[i] = int64(h.Sum64()), true
 	}
 	return s, nil
+}
+
+// fitsDecimal18 reports whether s is a plain decimal literal (an optional
+// sign, digits, an optional fraction) with at most 9 digits on each side of
+// the point, so DECIMAL(18,9) holds it exactly, without rounding.
+func fitsDecimal18(s string) bool {
+	if s != "" && (s[0] == '-' || s[0] == '+') {
+		s = s[1:]
+	}
+	intPart, frac, dot := strings.Cut(s, ".")
+	if intPart == "" || (dot && frac == "") {
+		return false // ".5" and "5." take the general path
+	}
+	return len(intPart) <= 9 && len(frac) <= 9 && allDigits(intPart) && allDigits(frac)
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func boolByte(b bool) byte {

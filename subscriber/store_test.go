@@ -425,3 +425,40 @@ func TestDuckDBReopensItsFile(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// DuckDB casts a batch's decimals through DECIMAL(18,9) when every one fits it
+// exactly and through DECIMAL(38,9) otherwise; either way both stores keep
+// the same value. Each amount goes alone (its batch takes the path its value
+// picks) and then all together (one wide value sends the batch the general
+// way).
+func TestDecimalsAtTheNarrowBoundary(t *testing.T) {
+	amounts := []string{
+		"999999999.999999999", "-999999999.999999999", "1000000000", "-1000000000.5",
+		"123456789.123456789", "0.000000001", "42", "-7.25",
+		"99999999999999999999999999999.999999999",
+	}
+	stores := bothStores(t)
+	for _, s := range stores {
+		for i, a := range amounts {
+			apply(t, s, upsert(t, "alone", &canonical.Opportunity{OpportunityID: fmt.Sprintf("O-%d", i), Name: "n", Amount: dec(a)}, t0, 1))
+		}
+		var batch []*canonical.Event
+		for i, a := range amounts {
+			batch = append(batch, upsert(t, "together", &canonical.Opportunity{OpportunityID: fmt.Sprintf("O-%d", i), Name: "n", Amount: dec(a)}, t0, 1))
+		}
+		apply(t, s, batch...)
+	}
+	for _, s := range stores {
+		for _, tenant := range []string{"alone", "together"} {
+			for i, a := range amounts {
+				want := strings.TrimRight(strings.TrimRight(a, "0"), ".")
+				if !strings.Contains(a, ".") {
+					want = a
+				}
+				if got := get(t, s, tenant, canonical.OpportunityEntity, fmt.Sprintf("O-%d", i))["amount"]; got != want {
+					t.Errorf("%s %s: amount %s stored as %v", s.Name(), tenant, a, got)
+				}
+			}
+		}
+	}
+}
