@@ -73,6 +73,9 @@ type Config struct {
 	// traceparent extension) and an upsert span per sink transaction, never
 	// a span per event. Nil: no spans.
 	Tracing trace.TracerProvider `yaml:"-"`
+	// Parse, when set, is shared with the process's other subscribers so
+	// that each event is decoded once for all sinks. Nil: each parses.
+	Parse *ParseCache `yaml:"-"`
 }
 
 // Consumer metadata keys of an owned durable.
@@ -356,7 +359,7 @@ func (s *Subscriber) Run(ctx context.Context) error {
 					break fill
 				}
 			}
-			pb := parsedBatch{batch: batch, events: parseAll(batch), taken: taken}
+			pb := parsedBatch{batch: batch, events: parseAll(s.cfg.Parse, batch), taken: taken}
 			select {
 			case parsed <- pb:
 			case <-ctx.Done():
@@ -436,13 +439,13 @@ func (s *Subscriber) process(ctx context.Context, pb parsedBatch) {
 	}
 }
 
-// parseAll parses a batch with canonical.ParseEvent, on every core for large
+// parseAll parses a batch (through the shared cache), on every core for large
 // batches; each result is an *canonical.Event or an error.
-func parseAll(batch []jetstream.Msg) []any {
+func parseAll(cache *ParseCache, batch []jetstream.Msg) []any {
 	out := make([]any, len(batch))
 	parse := func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			ev, err := canonical.ParseEvent(batch[i].Data())
+			ev, err := cache.Parse(batch[i].Data())
 			if err != nil {
 				out[i] = err
 			} else {

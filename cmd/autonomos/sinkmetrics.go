@@ -17,10 +17,14 @@ type sinkMetrics struct {
 	latency  *prometheus.HistogramVec
 	consumed *prometheus.CounterVec // committed events by tenant, entity and sink
 	failed   *prometheus.CounterVec // events of failed batches (retried) by tenant, entity and sink
+	parse    *subscriber.ParseCache // shared by the process's subscribers
 }
 
 func newSinkMetrics() *sinkMetrics {
 	return &sinkMetrics{
+		// Slots for two sinks a few batches apart; a slot holds a message
+		// and its parse, about 3 KB for a 1 KB event.
+		parse: subscriber.NewParseCache(4096),
 		size: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "autonomos_upsert_batch_size",
 			Help:    "Events per upsert batch applied to a store.",
@@ -44,7 +48,20 @@ func newSinkMetrics() *sinkMetrics {
 
 // collectors are what the registry must hold.
 func (m *sinkMetrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.size, m.latency, m.consumed, m.failed}
+	parsed := func(hit bool) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "autonomos_event_parses_total",
+			Help:        "Canonical events decoded by the subscribers: result=shared when another sink of the process had decoded the same message.",
+			ConstLabels: prometheus.Labels{"result": map[bool]string{true: "shared", false: "decoded"}[hit]},
+		}, func() float64 {
+			h, m := m.parse.Stats()
+			if hit {
+				return float64(h)
+			}
+			return float64(m)
+		})
+	}
+	return []prometheus.Collector{m.size, m.latency, m.consumed, m.failed, parsed(true), parsed(false)}
 }
 
 // countByTenantEntity adds each event to c under (tenant, entity, sink),
