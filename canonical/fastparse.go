@@ -344,13 +344,30 @@ const (
 // parseFast is ParseEvent's single pass. It returns errSlowPath (possibly
 // joined with others) when the general path must decide.
 func parseFast(b []byte) (*Event, error) {
+	env, timeText, ok := scanEnvelope(b)
+	if !ok {
+		return nil, errSlowPath
+	}
+	if timeText != "" {
+		t, err := time.Parse(time.RFC3339Nano, timeText)
+		if err != nil {
+			return nil, errSlowPath
+		}
+		env.time = t
+	}
+	return fromEnvelope(env, decodeRecordFast)
+}
+
+// scanEnvelope reads the attributes of a structured-mode CloudEvent in one
+// pass, leaving its time as text and its data (a JSON object, checked to be
+// well-formed) as bytes. false means the general path must decide: escaped
+// names, a repeated attribute, data_base64, trailing bytes.
+func scanEnvelope(b []byte) (env envelope, timeText string, ok bool) {
 	s := &scanner{b: b}
-	var env envelope
 	var seen int
 	var data []byte
-	var timeText string
 	s.ws()
-	ok := s.object(func(key []byte, plain bool) bool {
+	ok = s.object(func(key []byte, plain bool) bool {
 		if !plain {
 			return false
 		}
@@ -424,21 +441,43 @@ func parseFast(b []byte) (*Event, error) {
 		return ok
 	})
 	if !ok || seen&aSpec == 0 || data == nil {
-		return nil, errSlowPath
+		return envelope{}, "", false
 	}
 	s.ws()
 	if s.i != len(s.b) {
-		return nil, errSlowPath
-	}
-	if timeText != "" {
-		t, err := time.Parse(time.RFC3339Nano, timeText)
-		if err != nil {
-			return nil, errSlowPath
-		}
-		env.time = t
+		return envelope{}, "", false
 	}
 	env.data = data
-	return fromEnvelope(env, decodeRecordFast)
+	return env, timeText, true
+}
+
+// Attributes are a canonical event's CloudEvent attributes as read by
+// ScanAttributes, with the record left undecoded.
+type Attributes struct {
+	ID, Source, Type, Subject string
+	Time                      string // as sent (RFC 3339)
+	Tenant, TraceID           string
+	SourceSystem              string
+	SourceObject              string
+	MappingVersion            int
+	Data                      []byte // the record: a well-formed JSON object, not validated as a record
+}
+
+// ScanAttributes reads an event's attributes without decoding its record,
+// for readers that forward events (the live view) rather than store them.
+// It is fast and strict: ok is false for anything it does not read in one
+// pass (an escaped attribute name, a repeated attribute, data_base64, bad
+// JSON), and the caller then decodes the event the general way.
+func ScanAttributes(b []byte) (a Attributes, ok bool) {
+	env, timeText, ok := scanEnvelope(b)
+	if !ok {
+		return Attributes{}, false
+	}
+	return Attributes{
+		ID: env.id, Source: env.source, Type: env.typ, Subject: env.subject, Time: timeText,
+		Tenant: env.tenant, TraceID: env.trace, SourceSystem: env.sourceSystem, SourceObject: env.sourceObject,
+		MappingVersion: env.mappingVersion, Data: env.data,
+	}, true
 }
 
 // decodeRecordFast decodes data, an object, as a record of entity, as

@@ -15,6 +15,7 @@ import (
 // does (or hands it over).
 func checkFastAgrees(t *testing.T, b []byte) {
 	t.Helper()
+	checkScanAttributes(t, b)
 	fast, ferr := parseFast(b)
 	if errors.Is(ferr, errSlowPath) {
 		return
@@ -25,6 +26,32 @@ func checkFastAgrees(t *testing.T, b []byte) {
 	}
 	if !reflect.DeepEqual(fast, slow) {
 		t.Fatalf("fast path event differs:\n%#v\n%#v\n%s", fast, slow, b)
+	}
+}
+
+// checkScanAttributes fails unless ScanAttributes accepts only JSON, and
+// agrees with ParseEvent on every event ParseEvent accepts in one pass.
+func checkScanAttributes(t *testing.T, b []byte) {
+	t.Helper()
+	a, ok := ScanAttributes(b)
+	if ok && (!json.Valid(b) || !json.Valid(a.Data) || a.Data[0] != '{') {
+		t.Fatalf("ScanAttributes accepted bad JSON (data %q)\n%s", a.Data, b)
+	}
+	ev, err := parseFast(b)
+	if err != nil {
+		return
+	}
+	if !ok {
+		t.Fatalf("ScanAttributes refused an event the fast parse reads:\n%s", b)
+	}
+	want := Attributes{ID: ev.ID, Source: "/connections/" + ev.ConnectionID, Type: TypePrefix + string(ev.Entity()) + "." + string(ev.Op),
+		Subject: ev.Record.Key(), Time: a.Time, Tenant: ev.Tenant, TraceID: ev.TraceID, SourceSystem: ev.SourceSystem,
+		SourceObject: ev.SourceObject, MappingVersion: ev.MappingVersion, Data: a.Data}
+	if tm, err := time.Parse(time.RFC3339Nano, a.Time); err != nil || !tm.Equal(ev.Time) {
+		t.Fatalf("ScanAttributes time %q, event time %v", a.Time, ev.Time)
+	}
+	if !reflect.DeepEqual(a, want) {
+		t.Fatalf("ScanAttributes = %+v\nwant %+v", a, want)
 	}
 }
 

@@ -121,8 +121,8 @@ func parseRecord(subject string, seq uint64, data []byte) (RecordMessage, string
 	if !ok || entity == "" {
 		return RecordMessage{}, "", fmt.Errorf("subject %q is not canonical.<tenant>.<entity>", subject)
 	}
-	var ce ceLite
-	if err := json.Unmarshal(data, &ce); err != nil {
+	ce, err := scanCloudEvent(data)
+	if err != nil {
 		return RecordMessage{}, "", fmt.Errorf("seq %d: not a CloudEvent: %w", seq, err)
 	}
 	if ce.Tenant != tenant {
@@ -138,13 +138,30 @@ func parseRecord(subject string, seq uint64, data []byte) (RecordMessage, string
 	default:
 		return RecordMessage{}, "", fmt.Errorf("seq %d: type %q does not fit subject %q", seq, ce.Type, subject)
 	}
-	mv, _ := strconv.Atoi(strings.Trim(string(ce.MappingVersion), `"`))
 	return RecordMessage{
 		Type: typ, Seq: seq, Entity: entity, ID: ce.Subject, EventID: ce.ID,
 		SourceSystem: ce.SourceSystem, SourceObject: ce.SourceObject,
 		ConnectionID: strings.TrimPrefix(ce.Source, "/connections/"),
-		TraceID:      ce.TraceID, Time: ce.Time, MappingVersion: mv, data: ce.Data,
+		TraceID:      ce.TraceID, Time: ce.Time, MappingVersion: ce.MappingVersion, data: ce.Data,
 	}, tenant, nil
+}
+
+// scanCloudEvent reads the attributes the live view forwards: in one pass
+// with canonical.ScanAttributes (no copy of the record), else through
+// encoding/json.
+func scanCloudEvent(data []byte) (canonical.Attributes, error) {
+	if a, ok := canonical.ScanAttributes(data); ok {
+		return a, nil
+	}
+	var ce ceLite
+	if err := json.Unmarshal(data, &ce); err != nil {
+		return canonical.Attributes{}, err
+	}
+	mv, _ := strconv.Atoi(strings.Trim(string(ce.MappingVersion), `"`))
+	return canonical.Attributes{
+		ID: ce.ID, Source: ce.Source, Type: ce.Type, Subject: ce.Subject, Time: ce.Time, Tenant: ce.Tenant,
+		TraceID: ce.TraceID, SourceSystem: ce.SourceSystem, SourceObject: ce.SourceObject, MappingVersion: mv, Data: ce.Data,
+	}, nil
 }
 
 // parseDLQ reads a DLQ message's headers (the body is not needed).
