@@ -154,8 +154,11 @@ func (fp *Fingerprint) rehash() {
 }
 
 func addSample(list []string, v any, limit int) ([]string, bool) {
+	if len(list) >= limit {
+		return list, false
+	}
 	s := shape.Sample(v)
-	if s == "" || len(list) >= limit || slices.Contains(list, s) {
+	if s == "" || slices.Contains(list, s) {
 		return list, false
 	}
 	return append(list, s), true
@@ -176,6 +179,9 @@ func learn(st *FieldState, v any, cfg Config) bool {
 	st.Samples, added = addSample(st.Samples, v, cfg.Samples)
 	return changed || added
 }
+
+// textOnly is the mask of a field whose values share no type but String.
+var textOnly = shape.MaskOf(shape.String)
 
 // Observe folds one record (at RAW sequence seq) into the fingerprint. It
 // reports whether the fingerprint changed in a way that must be stored
@@ -223,8 +229,19 @@ func (fp *Fingerprint) Observe(rec map[string]any, seq uint64, now time.Time, cf
 			}
 			continue
 		}
-		m, ok := shape.Infer(v)
-		if !ok {
+		var (
+			m  shape.Mask
+			ok bool
+		)
+		if st.Types == textOnly {
+			// Every non-empty value's mask holds String, so a field settled
+			// as plain text agrees with any of them and cannot narrow: the
+			// inference (regular expressions per value) is skipped.
+			if !shape.Present(v) {
+				continue
+			}
+			m = textOnly
+		} else if m, ok = shape.Infer(v); !ok {
 			continue
 		}
 		if m.Has(st.Type()) {

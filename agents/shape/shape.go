@@ -205,6 +205,18 @@ func Infer(v any) (m Mask, ok bool) {
 	return str, true
 }
 
+// Present reports whether v is non-empty — Infer's ok — without inferring
+// its type.
+func Present(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return false
+	case string:
+		return strings.TrimSpace(x) != ""
+	}
+	return true
+}
+
 func inferNumber(s string) Mask {
 	if intRE.MatchString(s) {
 		return bit(Integer) | bit(Decimal)
