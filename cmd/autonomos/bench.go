@@ -47,6 +47,7 @@ type benchResult struct {
 	Latency80P99          *float64 `json:"latency_80_p99_ms"`
 	Latency80P999         *float64 `json:"latency_80_p999_ms"`
 	CPUSPer1kEvents       *float64 `json:"cpu_s_per_1k_events"`
+	ParseSharedRatio      *float64 `json:"parse_shared_ratio"` // of the e2e's event parses, those one sink took from the other (subscriber.ParseCache)
 	PeakRSSMB             *float64 `json:"peak_rss_mb"`
 	WSDeliveriesPerS      *float64 `json:"ws_deliveries_per_s"`
 	WSP99MS               *float64 `json:"ws_p99_ms"`
@@ -376,6 +377,7 @@ func benchE2E(ctx context.Context, bc *benchConfig, sys *system, client *apiClie
 		defer pprof.StopCPUProfile()
 	}
 	resetPeakRSS()
+	hits0, misses0 := sys.sinkMetrics.parse.Stats()
 	cpu0 := cpuSeconds()
 	start := time.Now()
 	var jobs []string
@@ -418,6 +420,9 @@ func benchE2E(ctx context.Context, bc *benchConfig, sys *system, client *apiClie
 	res.e2eSeconds, res.cpuSecond = el, cpu
 	res.E2EEventsPerS = f64(float64(want) / el)
 	res.CPUSPer1kEvents = f64(cpu / float64(want) * 1000)
+	if hits, misses := sys.sinkMetrics.parse.Stats(); hits+misses > hits0+misses0 {
+		res.ParseSharedRatio = f64(float64(hits-hits0) / float64(hits+misses-hits0-misses0))
+	}
 	res.PeakRSSMB = f64(peakRSSMB())
 	for _, id := range jobs {
 		j, err := client.waitJob(ctx, id, nil)
