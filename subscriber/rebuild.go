@@ -395,7 +395,7 @@ func (r *duckRebuild) apply(ctx context.Context, events []*canonical.Event) (err
 		}
 	}()
 	for _, st := range all {
-		if err := r.d.merge(ctx, c, st); err != nil {
+		if err := r.d.merge(ctx, c, st, false); err != nil {
 			return classifyDuck(err)
 		}
 	}

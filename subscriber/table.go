@@ -190,13 +190,14 @@ func (t *table) pgUpsertSQL() string {
 // decimals all fit DECIMAL(18,9) exactly (staged.narrow), cast through it, and
 // one for the rest.
 type duckSQL struct {
-	staging    string    // CREATE TEMP TABLE of the staged rows
-	winners    string    // CREATE TEMP TABLE of staged rows that replace stored ones
-	clear      string    // empties both temp tables
-	insertNew  [2]string // INSERT ... ON CONFLICT DO NOTHING: rows with new keys; [narrow]
-	pickWinner string    // staged rows newer than the stored row of their key
-	deleteOld  string    // the stored rows being replaced
-	insertWin  [2]string // their replacements, keeping created_at; [narrow]
+	staging     string    // CREATE TEMP TABLE of the staged rows
+	winners     string    // CREATE TEMP TABLE of staged rows that replace stored ones
+	clear       string    // empties both temp tables
+	insertNew   [2]string // INSERT ... ON CONFLICT DO NOTHING: rows with new keys; [narrow]
+	insertPlain [2]string // INSERT of staged rows all of whose keys are new; [narrow]
+	pickWinner  string    // staged rows newer than the stored row of their key
+	deleteOld   string    // the stored rows being replaced
+	insertWin   [2]string // their replacements, keeping created_at; [narrow]
 }
 
 func (t *table) duckSQL() duckSQL {
@@ -206,10 +207,11 @@ func (t *table) duckSQL() duckSQL {
 	}
 	st, win := "staged_"+t.entity.Plural(), "winners_"+t.entity.Plural()
 	on := fmt.Sprintf("t.tenant_id = s.tenant_id AND t.%[1]s = s.%[1]s", t.key)
-	var insertNew, insertWin [2]string
+	var insertNew, insertPlain, insertWin [2]string
 	for i, d := range []dialect{duckDialect, duckNarrowDialect} {
-		insertNew[i] = fmt.Sprintf("INSERT INTO %s (%s, created_at, updated_at) SELECT %s, current_timestamp, current_timestamp FROM %s AS s ON CONFLICT DO NOTHING",
+		insertPlain[i] = fmt.Sprintf("INSERT INTO %s (%s, created_at, updated_at) SELECT %s, current_timestamp, current_timestamp FROM %s AS s",
 			t.name, t.names(), t.casts(d, "s"), st)
+		insertNew[i] = insertPlain[i] + " ON CONFLICT DO NOTHING"
 		insertWin[i] = fmt.Sprintf("INSERT INTO %s (%s, created_at, updated_at) SELECT %s, s.old_created_at, current_timestamp FROM %s AS s",
 			t.name, t.names(), t.casts(d, "s"), win)
 	}
@@ -217,7 +219,7 @@ func (t *table) duckSQL() duckSQL {
 		staging:   fmt.Sprintf("CREATE OR REPLACE TEMP TABLE %s (%s)", st, strings.Join(defs, ", ")),
 		winners:   fmt.Sprintf("CREATE OR REPLACE TEMP TABLE %s (%s, old_rowid BIGINT, old_created_at TIMESTAMPTZ)", win, strings.Join(defs, ", ")),
 		clear:     fmt.Sprintf("DELETE FROM %s; DELETE FROM %s", st, win),
-		insertNew: insertNew,
+		insertNew: insertNew, insertPlain: insertPlain,
 		pickWinner: fmt.Sprintf("INSERT INTO %s SELECT s.*, t.rowid, t.created_at FROM %s AS s JOIN %s AS t ON %s WHERE %s",
 			win, st, t.name, on, newerSQL("s", "t")),
 		deleteOld: fmt.Sprintf("DELETE FROM %s WHERE rowid IN (SELECT old_rowid FROM %s)", t.name, win),
