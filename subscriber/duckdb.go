@@ -298,7 +298,10 @@ func (d *DuckDB) merge(ctx context.Context, w *sql.Conn, st *staged, plain bool)
 	if _, err := exec(q.deleteOld); err != nil {
 		return err
 	}
-	_, err = exec(q.insertWin[narrow(st)])
+	if _, err = exec(q.insertWin[narrow(st)]); err != nil {
+		return err
+	}
+	_, err = exec(q.clearWin)
 	return err
 }
 

@@ -192,7 +192,8 @@ func (t *table) pgUpsertSQL() string {
 type duckSQL struct {
 	staging     string    // CREATE TEMP TABLE of the staged rows
 	winners     string    // CREATE TEMP TABLE of staged rows that replace stored ones
-	clear       string    // empties both temp tables
+	clear       string    // empties the staging table (the winners table is emptied after each use)
+	clearWin    string    // empties the winners table
 	insertNew   [2]string // INSERT ... ON CONFLICT DO NOTHING: rows with new keys; [narrow]
 	insertPlain [2]string // INSERT of staged rows all of whose keys are new; [narrow]
 	pickWinner  string    // staged rows newer than the stored row of their key
@@ -218,7 +219,8 @@ func (t *table) duckSQL() duckSQL {
 	return duckSQL{
 		staging:   fmt.Sprintf("CREATE OR REPLACE TEMP TABLE %s (%s)", st, strings.Join(defs, ", ")),
 		winners:   fmt.Sprintf("CREATE OR REPLACE TEMP TABLE %s (%s, old_rowid BIGINT, old_created_at TIMESTAMPTZ)", win, strings.Join(defs, ", ")),
-		clear:     fmt.Sprintf("DELETE FROM %s; DELETE FROM %s", st, win),
+		clear:     "DELETE FROM " + st,
+		clearWin:  "DELETE FROM " + win,
 		insertNew: insertNew, insertPlain: insertPlain,
 		pickWinner: fmt.Sprintf("INSERT INTO %s SELECT s.*, t.rowid, t.created_at FROM %s AS s JOIN %s AS t ON %s WHERE %s",
 			win, st, t.name, on, newerSQL("s", "t")),
