@@ -101,6 +101,30 @@ func BenchmarkPostgresApply(b *testing.B) { benchApply(b, openPostgres(b)) }
 
 func BenchmarkDuckDBApply(b *testing.B) { benchApply(b, openDuckDB(b)) }
 
+// BenchmarkApplySmall applies batches of new records of 1, 10 and 100
+// events: what a batch costs whatever its size, which is what bounds a sink
+// (and the publish-to-visible latency) under light load, when batches are
+// small.
+func BenchmarkApplySmall(b *testing.B) {
+	for _, s := range []store{openPostgres(b), openDuckDB(b)} {
+		for _, n := range []int{1, 10, 100} {
+			b.Run(fmt.Sprintf("%s/%d", s.Name(), n), func(b *testing.B) {
+				ctx := context.Background()
+				tenant := fmt.Sprintf("small-%d", n)
+				for i := 0; i < b.N; i++ {
+					b.StopTimer()
+					evs := benchBatch(tenant, i*n, t0)[:n]
+					b.StartTimer()
+					if err := s.Apply(ctx, evs); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/batch")
+			})
+		}
+	}
+}
+
 // BenchmarkSubscriber measures a sink fed by a Subscriber from a pre-filled
 // CANONICAL stream: fetch, parse, apply, ack. Each op is 1,000 events.
 // The -traced variants carry a traceparent per event (one trace per 1,000)
