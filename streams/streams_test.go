@@ -77,6 +77,65 @@ func TestEnsureIsIdempotentAndPublishDeduplicates(t *testing.T) {
 	}
 }
 
+// TestEnsureMovesDuplicateWindows: a data dir made when both CANONICAL and
+// RAW kept ids for 10 minutes still opens, and Ensure shortens the windows
+// in place, keeping the messages.
+func TestEnsureMovesDuplicateWindows(t *testing.T) {
+	env := streamstest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	window := func(name string) time.Duration {
+		t.Helper()
+		s, err := env.JS.Stream(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.CachedInfo().Config.Duplicates
+	}
+	for _, sc := range streams.StreamConfigs(streams.TopologyConfig{}) { // the old topology
+		if sc.Name == streams.StreamCanonical || sc.Name == streams.StreamRaw {
+			sc.Duplicates = 10 * time.Minute
+			if _, err := env.JS.UpdateStream(ctx, sc); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, err := env.JS.Publish(ctx, "raw.t1.filesource.opportunity", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name        string
+		cfg         streams.TopologyConfig
+		canon, rawW time.Duration
+	}{
+		{"default", streams.TopologyConfig{}, streams.DefaultDuplicateWindow, streams.RawDuplicateWindow},
+		{"configured", streams.TopologyConfig{DuplicateWindow: 5 * time.Minute}, 5 * time.Minute, streams.RawDuplicateWindow},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := streams.Ensure(ctx, env.JS, tc.cfg); err != nil {
+				t.Fatal(err)
+			}
+			if got := window(streams.StreamCanonical); got != tc.canon {
+				t.Errorf("CANONICAL window %v, want %v", got, tc.canon)
+			}
+			if got := window(streams.StreamRaw); got != tc.rawW {
+				t.Errorf("RAW window %v, want %v", got, tc.rawW)
+			}
+		})
+	}
+	s, err := env.JS.Stream(ctx, streams.StreamRaw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := s.CachedInfo().State.Msgs; n != 1 {
+		t.Fatalf("RAW holds %d messages after the update, want 1", n)
+	}
+	if streams.DefaultDuplicateWindow <= streams.PublishRetryFor {
+		t.Fatalf("DefaultDuplicateWindow %v is not longer than PublishRetryFor %v", streams.DefaultDuplicateWindow, streams.PublishRetryFor)
+	}
+}
+
 func TestEmbeddedPortTakenIsClearError(t *testing.T) {
 	env := streamstest.Start(t)
 	addr := strings.TrimPrefix(env.URL, "nats://")

@@ -13,7 +13,11 @@ import (
 type TopologyConfig struct {
 	// Replicas for every stream and bucket (3 on a 3-node cluster).
 	Replicas int `yaml:"replicas"`
-	// DuplicateWindow is how long CANONICAL and RAW remember message ids.
+	// DuplicateWindow is how long CANONICAL remembers message ids
+	// (default DefaultDuplicateWindow). It must be longer than
+	// PublishRetryFor, or a publish retried after a lost ack can store an
+	// event twice. The server holds about 130 bytes per id for the window,
+	// so its memory grows with publish rate × window.
 	DuplicateWindow time.Duration `yaml:"duplicate_window"`
 	// IdempotencyTTL is how long idempotency keys are kept.
 	IdempotencyTTL time.Duration `yaml:"idempotency_ttl"`
@@ -24,12 +28,25 @@ func (c *TopologyConfig) defaults() {
 		c.Replicas = 1
 	}
 	if c.DuplicateWindow <= 0 {
-		c.DuplicateWindow = 10 * time.Minute
+		c.DuplicateWindow = DefaultDuplicateWindow
 	}
 	if c.IdempotencyTTL <= 0 {
 		c.IdempotencyTTL = 24 * time.Hour
 	}
 }
+
+// DefaultDuplicateWindow is CANONICAL's duplicate window: PublishRetryFor
+// plus room for a batch published before its Wait began and the last
+// retry's backoff and ack timeout.
+const DefaultDuplicateWindow = 2 * time.Minute
+
+// RawDuplicateWindow is RAW's duplicate window, kept short (the server's
+// floor is 100 ms, and 0 means its default, 2 minutes). RAW's message ids
+// are content hashes and nothing relies on RAW dropping a repeated record:
+// the drift observer folds a repeat into its counters without finding a
+// change, and events re-derived from RAW de-duplicate on CANONICAL (and by
+// the stores' version rule). A long window would only cost memory.
+const RawDuplicateWindow = time.Second
 
 // StreamConfigs returns the stream definitions of DESIGN.md.
 func StreamConfigs(c TopologyConfig) []jetstream.StreamConfig {
@@ -38,7 +55,7 @@ func StreamConfigs(c TopologyConfig) []jetstream.StreamConfig {
 		{Name: StreamCanonical, Subjects: []string{"canonical.>"}, Storage: jetstream.FileStorage, Retention: jetstream.LimitsPolicy,
 			Duplicates: c.DuplicateWindow, Replicas: c.Replicas, Description: "canonical events, one per record version"},
 		{Name: StreamRaw, Subjects: []string{"raw.>"}, Storage: jetstream.FileStorage, Retention: jetstream.LimitsPolicy,
-			Duplicates: c.DuplicateWindow, Replicas: c.Replicas, Description: "source records as fetched"},
+			Duplicates: RawDuplicateWindow, Replicas: c.Replicas, Description: "source records as fetched"},
 		{Name: StreamDLQ, Subjects: []string{"dlq.>"}, Storage: jetstream.FileStorage, Retention: jetstream.LimitsPolicy,
 			MaxAge: 30 * 24 * time.Hour, Replicas: c.Replicas, Description: "messages that failed, with the reason in headers"},
 		{Name: StreamDrift, Subjects: []string{"drift.>"}, Storage: jetstream.FileStorage, Retention: jetstream.LimitsPolicy,
@@ -73,7 +90,9 @@ func BucketConfigs(c TopologyConfig) []jetstream.KeyValueConfig {
 	}
 }
 
-// Ensure creates or updates every stream and bucket. It is idempotent.
+// Ensure creates or updates every stream and bucket. It is idempotent, and
+// it moves an existing stream's settings (replicas, duplicate window) to the
+// configured ones in place.
 func Ensure(ctx context.Context, js jetstream.JetStream, c TopologyConfig) error {
 	var errs []error
 	for _, sc := range StreamConfigs(c) {
