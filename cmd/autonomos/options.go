@@ -7,10 +7,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
@@ -41,7 +43,21 @@ type options struct {
 	// postgres when Postgres is set. See stores().
 	Stores string
 
-	streamReplicas string // the flag's text, parsed into StreamReplicas
+	// DuplicateWindow is how long CANONICAL remembers event ids
+	// (streams.TopologyConfig.DuplicateWindow).
+	DuplicateWindow time.Duration
+	// MemoryLimit is the Go runtime's soft memory limit in bytes that
+	// serve and demo set (runtime/debug.SetMemoryLimit); 0: leave it to
+	// GOMEMLIMIT (or none).
+	MemoryLimit int64
+	// DuckDBMemoryLimit is DuckDB's memory_limit in bytes; 0: DuckDB's
+	// own default (80% of the machine's memory).
+	DuckDBMemoryLimit int64
+
+	streamReplicas    string // the flag's text, parsed into StreamReplicas
+	duplicateWindow   string // parsed into DuplicateWindow
+	memoryLimit       string // parsed into MemoryLimit
+	duckDBMemoryLimit string // parsed into DuckDBMemoryLimit
 
 	Debug         bool // DEV_DEBUG
 	UseFileSource bool // FEATURE_USE_FILESOURCE
@@ -87,6 +103,9 @@ func (o *options) bind(fs *flag.FlagSet) {
 	fs.StringVar(&o.WatchDir, "watch-dir", envOr("AUTONOMOS_WATCH_DIR", ""), "watch folder: CSVs dropped in <dir>/<tenant>/<entity>/ or <dir>/<tenant>/<system>/<entity>/ are ingested once; empty: none (AUTONOMOS_WATCH_DIR)")
 	fs.StringVar(&o.streamReplicas, "stream-replicas", envOr("AUTONOMOS_STREAM_REPLICAS", "0"), "replicas of every stream and bucket, 1-5; 0: an existing CANONICAL stream's, else 3 on a NATS cluster advertising at least 3 servers, else 1 (AUTONOMOS_STREAM_REPLICAS)")
 	fs.StringVar(&o.Stores, "stores", envOr("AUTONOMOS_STORES", ""), "stores this process materializes into and reads, a comma list of duckdb,postgres; empty: duckdb, and postgres when --postgres is set. One process per DuckDB file: other subscriber processes run --stores postgres (AUTONOMOS_STORES)")
+	fs.StringVar(&o.duplicateWindow, "duplicate-window", envOr("AUTONOMOS_DUPLICATE_WINDOW", streams.DefaultDuplicateWindow.String()), "how long the CANONICAL stream remembers event ids to drop a republished one; longer than the publisher's one-minute retry. The embedded server holds ~130 bytes per id for the window (AUTONOMOS_DUPLICATE_WINDOW)")
+	fs.StringVar(&o.memoryLimit, "memory-limit", envOr("AUTONOMOS_MEMORY_LIMIT", ""), "serve, demo: the Go runtime's soft memory limit (the GC works harder near it), e.g. 512MiB; empty: GOMEMLIMIT when set, else "+formatBytes(defaultMemoryLimit)+"; off: none but GOMEMLIMIT's (AUTONOMOS_MEMORY_LIMIT)")
+	fs.StringVar(&o.duckDBMemoryLimit, "duckdb-memory-limit", envOr("AUTONOMOS_DUCKDB_MEMORY_LIMIT", formatBytes(defaultDuckDBMemoryLimit)), "DuckDB's memory_limit (its buffer pool, spilling to the data dir beyond it), e.g. 1GiB; off: DuckDB's default, 80% of the machine's memory (AUTONOMOS_DUCKDB_MEMORY_LIMIT)")
 	fs.BoolVar(&o.JSON, "json", false, "print one JSON object on one line of stdout and nothing else there")
 	fs.StringVar(&o.LogLevel, "log-level", envOr("AUTONOMOS_LOG_LEVEL", "info"), "log level: debug, info, warn, error (AUTONOMOS_LOG_LEVEL)")
 }
@@ -118,6 +137,19 @@ func (o *options) parse(fs *flag.FlagSet, args []string) error {
 	} else if o.StreamReplicas > 1 && o.NATSURL == "" {
 		errs = append(errs, fmt.Errorf("--stream-replicas %d needs a JetStream cluster (--nats-url); the embedded server keeps one copy", o.StreamReplicas))
 	}
+	if o.DuplicateWindow, err = time.ParseDuration(strings.TrimSpace(o.duplicateWindow)); err != nil || o.DuplicateWindow <= streams.PublishRetryFor {
+		errs = append(errs, fmt.Errorf("--duplicate-window %q: want a duration longer than %v (the publisher retries for that long)", o.duplicateWindow, streams.PublishRetryFor))
+	}
+	if o.MemoryLimit, err = o.goMemoryLimit(); err != nil {
+		errs = append(errs, fmt.Errorf("--memory-limit: %w", err))
+	}
+	if o.DuckDBMemoryLimit, err = parseBytes(o.duckDBMemoryLimit); err != nil {
+		errs = append(errs, fmt.Errorf("--duckdb-memory-limit: %w", err))
+	} else if o.DuckDBMemoryLimit > 0 && o.DuckDBMemoryLimit < minDuckDBMemoryLimit {
+		// Below it a batch's merge fails with out-of-memory errors, which
+		// the subscriber retries until it dead-letters the batch.
+		errs = append(errs, fmt.Errorf("--duckdb-memory-limit %s: want at least %s, or off", o.duckDBMemoryLimit, formatBytes(minDuckDBMemoryLimit)))
+	}
 	stores, err := o.stores(roles)
 	if err != nil {
 		errs = append(errs, err)
@@ -126,6 +158,68 @@ func (o *options) parse(fs *flag.FlagSet, args []string) error {
 		errs = append(errs, fmt.Errorf("--roles %s: the gateway of a process without the subscriber role reads the views from Postgres (set --postgres); DuckDB is read only by the process that fills it", o.Roles))
 	}
 	return errors.Join(errs...)
+}
+
+// Memory defaults, sized so that serve ingesting a large file at a few
+// thousand rows a second stays near 300 MB of RSS (docs/BENCHMARKS.md, "RSS
+// while ingesting a 1 GB CSV"; the sizing rule is in docs/OPERATIONS.md,
+// "Memory").
+const (
+	defaultMemoryLimit       = 320 << 20
+	defaultDuckDBMemoryLimit = 64 << 20
+	minDuckDBMemoryLimit     = 32 << 20
+)
+
+// goMemoryLimit is --memory-limit in bytes: 0 when it is off or left to
+// GOMEMLIMIT (set in the environment), else the given or default limit.
+func (o *options) goMemoryLimit() (int64, error) {
+	v := strings.TrimSpace(o.memoryLimit)
+	if v == "" {
+		if os.Getenv("GOMEMLIMIT") != "" {
+			return 0, nil
+		}
+		return defaultMemoryLimit, nil
+	}
+	return parseBytes(v)
+}
+
+// parseBytes reads a size as GOMEMLIMIT writes it (a number with an
+// optional B, KiB, MiB, GiB or TiB), taking KB, MB, GB and TB as their
+// binary twins too; "off" and "0" are 0 (no limit).
+func parseBytes(v string) (int64, error) {
+	s := strings.TrimSpace(v)
+	if s == "off" || s == "0" {
+		return 0, nil
+	}
+	i := strings.IndexFunc(s, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+	num, unit := s, ""
+	if i >= 0 {
+		num, unit = strings.TrimSpace(s[:i]), strings.ToLower(strings.TrimSpace(s[i:]))
+	}
+	mult := map[string]float64{"": 1, "b": 1, "kib": 1 << 10, "kb": 1 << 10, "mib": 1 << 20, "mb": 1 << 20,
+		"gib": 1 << 30, "gb": 1 << 30, "tib": 1 << 40, "tb": 1 << 40}[unit]
+	n, err := strconv.ParseFloat(num, 64)
+	if err != nil || mult == 0 || n < 0 || n*mult >= 1<<62 {
+		return 0, fmt.Errorf("%q: want a size such as 256MiB or 2GiB, or off", v)
+	}
+	return int64(n * mult), nil
+}
+
+// formatBytes writes n in the largest binary unit that divides it; "off"
+// for no limit (0, or math.MaxInt64 as the runtime reports none).
+func formatBytes(n int64) string {
+	if n <= 0 || n == math.MaxInt64 {
+		return "off"
+	}
+	for _, u := range []struct {
+		name  string
+		shift uint
+	}{{"TiB", 40}, {"GiB", 30}, {"MiB", 20}, {"KiB", 10}} {
+		if n > 0 && n%(1<<u.shift) == 0 {
+			return strconv.FormatInt(n>>u.shift, 10) + u.name
+		}
+	}
+	return strconv.FormatInt(n, 10) + "B"
 }
 
 // stores says which materialized stores this process opens: it

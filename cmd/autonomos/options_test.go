@@ -8,6 +8,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/autonomos/autonomos/streams"
 )
 
 func TestOptionsReplicasAndStores(t *testing.T) {
@@ -74,6 +77,67 @@ func TestOptionsReplicasAndStores(t *testing.T) {
 			}
 			if !slices.Equal(got, tc.wantStores) || o.StreamReplicas != tc.replicas {
 				t.Errorf("stores %v, replicas %d; want %v, %d", got, o.StreamReplicas, tc.wantStores, tc.replicas)
+			}
+		})
+	}
+}
+
+func TestOptionsMemoryLimitsAndDuplicateWindow(t *testing.T) {
+	tests := []struct {
+		name        string
+		args        []string
+		env         map[string]string
+		wantErr     string
+		goLimit     int64
+		duckLimit   int64
+		dupWindow   time.Duration
+		wantDefault bool // goLimit, duckLimit and dupWindow are the defaults
+	}{
+		{name: "defaults", wantDefault: true},
+		{name: "GOMEMLIMIT in the environment is left alone", env: map[string]string{"GOMEMLIMIT": "1GiB"},
+			goLimit: 0, duckLimit: defaultDuckDBMemoryLimit, dupWindow: streams.DefaultDuplicateWindow},
+		{name: "the flag wins over GOMEMLIMIT", args: []string{"--memory-limit", "512MiB"}, env: map[string]string{"GOMEMLIMIT": "1GiB"},
+			goLimit: 512 << 20, duckLimit: defaultDuckDBMemoryLimit, dupWindow: streams.DefaultDuplicateWindow},
+		{name: "set by environment", env: map[string]string{"AUTONOMOS_MEMORY_LIMIT": "1.5GiB", "AUTONOMOS_DUCKDB_MEMORY_LIMIT": "2GB",
+			"AUTONOMOS_DUPLICATE_WINDOW": "5m"}, goLimit: 3 << 29, duckLimit: 2 << 30, dupWindow: 5 * time.Minute},
+		{name: "off", args: []string{"--memory-limit", "off", "--duckdb-memory-limit", "off"},
+			goLimit: 0, duckLimit: 0, dupWindow: streams.DefaultDuplicateWindow},
+		{name: "bytes", args: []string{"--duckdb-memory-limit", "100000000"},
+			goLimit: defaultMemoryLimit, duckLimit: 100000000, dupWindow: streams.DefaultDuplicateWindow},
+		{name: "too little for DuckDB", args: []string{"--duckdb-memory-limit", "16MiB"}, wantErr: "want at least 32MiB"},
+		{name: "a bad size", args: []string{"--duckdb-memory-limit", "lots"}, wantErr: `--duckdb-memory-limit: "lots"`},
+		{name: "an unknown unit", args: []string{"--memory-limit", "3 furlongs"}, wantErr: "--memory-limit"},
+		{name: "a window inside the publisher's retries", args: []string{"--duplicate-window", "30s"}, wantErr: "longer than 1m0s"},
+		{name: "a window that is no duration", args: []string{"--duplicate-window", "two"}, wantErr: "--duplicate-window"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, k := range []string{"GOMEMLIMIT", "AUTONOMOS_MEMORY_LIMIT", "AUTONOMOS_DUCKDB_MEMORY_LIMIT", "AUTONOMOS_DUPLICATE_WINDOW"} {
+				t.Setenv(k, tc.env[k])
+				if _, ok := tc.env[k]; !ok {
+					os.Unsetenv(k)
+				}
+			}
+			var o options
+			fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+			fs.SetOutput(io.Discard)
+			o.bind(fs)
+			err := o.parse(fs, tc.args)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("parse %v = %v, want an error with %q", tc.args, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("parse %v: %v", tc.args, err)
+			}
+			if tc.wantDefault {
+				tc.goLimit, tc.duckLimit, tc.dupWindow = defaultMemoryLimit, defaultDuckDBMemoryLimit, streams.DefaultDuplicateWindow
+			}
+			if o.MemoryLimit != tc.goLimit || o.DuckDBMemoryLimit != tc.duckLimit || o.DuplicateWindow != tc.dupWindow {
+				t.Errorf("memory limit %d, DuckDB %d, window %v; want %d, %d, %v",
+					o.MemoryLimit, o.DuckDBMemoryLimit, o.DuplicateWindow, tc.goLimit, tc.duckLimit, tc.dupWindow)
 			}
 		})
 	}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 )
 
@@ -37,6 +38,11 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, demo
 		return 2
 	}
 	log := newLogger(stderr, o.LogLevel)
+	if o.MemoryLimit > 0 {
+		debug.SetMemoryLimit(o.MemoryLimit)
+	}
+	log.Info("memory limits", "go", formatBytes(debug.SetMemoryLimit(-1)), "duckdb", formatBytes(o.DuckDBMemoryLimit),
+		"duplicate_window", o.DuplicateWindow)
 	sys, err := startSystem(ctx, o, log)
 	if err != nil {
 		fmt.Fprintln(stderr, name+":", err)
