@@ -185,6 +185,9 @@ func startSystem(ctx context.Context, o options, log *slog.Logger) (sys *system,
 		if s.duck, err = subscriber.OpenDuckDB(filepath.Join(o.DataDir, "autonomos.duckdb")); err != nil {
 			return nil, err
 		}
+		if err := s.duck.SetMemoryLimit(ectx, o.DuckDBMemoryLimit); err != nil {
+			return nil, fmt.Errorf("--duckdb-memory-limit: %w", err)
+		}
 		s.stores = append(s.stores, s.duck)
 	}
 	if stores["postgres"] {
@@ -269,7 +272,7 @@ func (s *system) ensureTopology(ctx context.Context, o options) error {
 			return fmt.Errorf("JetStream topology: %w", err)
 		}
 	}
-	changes, err := streams.Provision(ctx, s.js, streams.TopologyConfig{Replicas: s.replicas})
+	changes, err := streams.Provision(ctx, s.js, streams.TopologyConfig{Replicas: s.replicas, DuplicateWindow: o.DuplicateWindow})
 	for _, c := range changes {
 		s.log.Warn("stream moved to another replica count", "stream", c.Stream, "from", c.From, "to", c.To)
 	}
