@@ -202,7 +202,7 @@ func startSystem(ctx context.Context, o options, log *slog.Logger) (sys *system,
 		for _, st := range s.stores {
 			// A store outage must not dead-letter good records: transient failures are
 			// retried with backoff (capped at 30s) for about 50 minutes.
-			cfg := subscriber.Config{MaxDeliver: 100, Tracing: s.tracing}
+			cfg := subscriber.Config{MaxDeliver: 100, Tracing: s.tracing, Parse: s.sinkMetrics.parse}
 			if d, ok := st.(*subscriber.DuckDB); ok {
 				// Every subscriber process shares dcl-postgres; dcl-duckdb
 				// belongs to the one DuckDB file it fills.
