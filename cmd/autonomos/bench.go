@@ -311,6 +311,9 @@ func runBench(ctx context.Context, bc *benchConfig) (*benchResult, error) {
 			rate := *res.E2EEventsPerS * frac
 			n := int(rate * bc.LatencyFor.Seconds())
 			n = max(200, min(n, bc.Records))
+			if err := settle(ctx, sys, time.Minute); err != nil {
+				res.Notes = append(res.Notes, fmt.Sprintf("latency at %.0f%%: %v", frac*100, err))
+			}
 			bc.progress("open-loop latency at %.0f events/s (%.0f%% of peak), %d events", rate, frac*100, n)
 			lat, err := benchLatency(ctx, sys, gen, em, rate, n, fmt.Sprintf("L%02d", int(frac*100)))
 			if err != nil {
@@ -327,6 +330,9 @@ func runBench(ctx context.Context, bc *benchConfig) (*benchResult, error) {
 
 	// WebSocket fan-out, when this build has /dcl/ws.
 	res.WSClients = bc.WSClients
+	if err := settle(ctx, sys, time.Minute); err != nil {
+		res.Notes = append(res.Notes, "WebSocket fan-out: "+err.Error())
+	}
 	bc.progress("WebSocket fan-out")
 	if d, p99, note := benchWebSocket(ctx, sys, client, gen, em, bc.WSClients); note != "" {
 		res.Notes = append(res.Notes, note)

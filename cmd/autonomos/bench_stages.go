@@ -403,6 +403,47 @@ func sinkAlone(ctx context.Context, sys *system, kind, pgURL, dir string, want i
 	return float64(want) / time.Since(start).Seconds(), nil
 }
 
+// settle waits, up to limit, until every durable consumer of CANONICAL and
+// RAW (the sinks, the audit and schema observers) has nothing pending or
+// unacknowledged, so that a stage is measured alone rather than beside the
+// tail of the one before it. It returns what was still pending at the limit.
+func settle(ctx context.Context, sys *system, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		var busy []string
+		for _, stream := range []string{streams.StreamCanonical, streams.StreamRaw} {
+			s, err := sys.js.Stream(ctx, stream)
+			if err != nil {
+				return err
+			}
+			for names := s.ConsumerNames(ctx); ; {
+				name, ok := <-names.Name()
+				if !ok {
+					break
+				}
+				c, err := s.Consumer(ctx, name)
+				if err != nil {
+					continue // deleted meanwhile
+				}
+				if ci := c.CachedInfo(); ci.Config.Durable != "" && (ci.NumPending > 0 || ci.NumAckPending > 0) {
+					busy = append(busy, fmt.Sprintf("%s %d pending, %d unacknowledged", name, ci.NumPending, ci.NumAckPending))
+				}
+			}
+		}
+		if len(busy) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not settled after %v: %s", limit, strings.Join(busy, "; "))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
 // ---- open-loop latency --------------------------------------------------------
 
 // benchLatency sends n new opportunity events straight to CANONICAL (as a
