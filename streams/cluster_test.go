@@ -172,12 +172,16 @@ func TestBatchRepublishesUntilTheStreamAnswers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	back := time.AfterFunc(time.Second, func() { // the outage: a second without the stream
-		if err := streams.Ensure(context.Background(), env.JS, streams.TopologyConfig{}); err != nil {
+	ensured := make(chan error, 1)
+	time.AfterFunc(time.Second, func() { // the outage: a second without the stream
+		ensured <- streams.Ensure(context.Background(), env.JS, streams.TopologyConfig{})
+	})
+	// The topology is whole before the connection closes at the end.
+	defer func() {
+		if err := <-ensured; err != nil {
 			t.Errorf("ensure: %v", err)
 		}
-	})
-	defer back.Stop()
+	}()
 	acked, err := b.Wait(ctx)
 	if err != nil || acked != n {
 		t.Fatalf("Wait = %d, %v; want %d acknowledged", acked, err, n)
