@@ -44,25 +44,10 @@ func TestOptionsReplicasAndStores(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			for _, k := range []string{"AUTONOMOS_STREAM_REPLICAS", "AUTONOMOS_STORES", "AUTONOMOS_NATS_URL", "AUTONOMOS_POSTGRES_URL", "AUTONOMOS_ROLES"} {
-				t.Setenv(k, tc.env[k]) // restored after the test
-				if _, ok := tc.env[k]; !ok {
-					os.Unsetenv(k)
-				}
-			}
-			var o options
-			fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-			fs.SetOutput(io.Discard)
-			o.bind(fs)
-			err := o.parse(fs, tc.args)
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("parse %v = %v, want an error with %q", tc.args, err, tc.wantErr)
-				}
+			o, ok := parseOptions(t, []string{"AUTONOMOS_STREAM_REPLICAS", "AUTONOMOS_STORES", "AUTONOMOS_NATS_URL", "AUTONOMOS_POSTGRES_URL", "AUTONOMOS_ROLES"},
+				tc.env, tc.args, tc.wantErr)
+			if !ok {
 				return
-			}
-			if err != nil {
-				t.Fatalf("parse %v: %v", tc.args, err)
 			}
 			roles, _ := o.roles()
 			stores, err := o.stores(roles)
@@ -112,25 +97,10 @@ func TestOptionsMemoryLimitsAndDuplicateWindow(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			for _, k := range []string{"GOMEMLIMIT", "AUTONOMOS_MEMORY_LIMIT", "AUTONOMOS_DUCKDB_MEMORY_LIMIT", "AUTONOMOS_DUPLICATE_WINDOW"} {
-				t.Setenv(k, tc.env[k])
-				if _, ok := tc.env[k]; !ok {
-					os.Unsetenv(k)
-				}
-			}
-			var o options
-			fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-			fs.SetOutput(io.Discard)
-			o.bind(fs)
-			err := o.parse(fs, tc.args)
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("parse %v = %v, want an error with %q", tc.args, err, tc.wantErr)
-				}
+			o, ok := parseOptions(t, []string{"GOMEMLIMIT", "AUTONOMOS_MEMORY_LIMIT", "AUTONOMOS_DUCKDB_MEMORY_LIMIT", "AUTONOMOS_DUPLICATE_WINDOW"},
+				tc.env, tc.args, tc.wantErr)
+			if !ok {
 				return
-			}
-			if err != nil {
-				t.Fatalf("parse %v: %v", tc.args, err)
 			}
 			if tc.wantDefault {
 				tc.goLimit, tc.duckLimit, tc.dupWindow = defaultMemoryLimit, defaultDuckDBMemoryLimit, streams.DefaultDuplicateWindow
@@ -141,4 +111,33 @@ func TestOptionsMemoryLimitsAndDuplicateWindow(t *testing.T) {
 			}
 		})
 	}
+}
+
+// parseOptions parses args as serve does, with the environment variables
+// keys set as env has them and unset otherwise (restored after the test).
+// With wantErr (a part of the error) it checks the error and returns false;
+// otherwise it fails on any error and returns the options and true.
+func parseOptions(t *testing.T, keys []string, env map[string]string, args []string, wantErr string) (options, bool) {
+	t.Helper()
+	for _, k := range keys {
+		t.Setenv(k, env[k])
+		if _, ok := env[k]; !ok {
+			os.Unsetenv(k)
+		}
+	}
+	var o options
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	o.bind(fs)
+	err := o.parse(fs, args)
+	if wantErr != "" {
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Fatalf("parse %v = %v, want an error with %q", args, err, wantErr)
+		}
+		return o, false
+	}
+	if err != nil {
+		t.Fatalf("parse %v: %v", args, err)
+	}
+	return o, true
 }
