@@ -311,10 +311,13 @@ func (s *Subscriber) Run(ctx context.Context) error {
 	}
 	closed := cc.Closed()
 	s.log.Info("subscriber started", "batch_size", s.cfg.BatchSize, "max_deliver", s.cfg.MaxDeliver)
-	// Two stages: this loop takes batches and parses them while the applier
-	// commits the previous one, so the parse and the database overlap. At
-	// most one parsed batch waits for the applier.
-	parsed := make(chan parsedBatch, 1)
+	// Two stages: this loop gathers and parses the next batch while the
+	// applier commits the previous one, so the parse and the database
+	// overlap. The batch in hand keeps growing (to BatchSize) until the
+	// applier takes it: under load batches are as large as the commit time
+	// lets them be, and a message waits for at most the commit in progress
+	// before its own.
+	parsed := make(chan parsedBatch)
 	applied := make(chan struct{})
 	go func() {
 		defer close(applied)
@@ -332,40 +335,56 @@ func (s *Subscriber) Run(ctx context.Context) error {
 		close(parsed)
 		<-applied
 	}
+	var next parsedBatch // the batch in hand; empty when next.batch is nil
 	for {
+		var (
+			out  chan parsedBatch // the applier, once there is a batch to give it
+			take = buffered       // more messages, while the batch has room
+		)
+		if next.batch != nil {
+			out = parsed
+			if len(next.batch) >= s.cfg.BatchSize {
+				take = nil
+			}
+		}
 		select {
 		case <-ctx.Done():
+			if next.batch != nil {
+				next.inHand = true // parsed before the stop: finish it
+				parsed <- next
+			}
 			stopApplier()
 			s.drain(cc, buffered, closed)
 			s.log.Info("subscriber stopped", "applied", s.applied.Load())
 			return nil
 		case <-closed:
+			if next.batch != nil {
+				parsed <- next
+			}
 			stopApplier()
 			return fmt.Errorf("consumer %s: consuming stopped", s.cfg.Durable)
-		case m := <-buffered:
+		case out <- next:
+			next = parsedBatch{}
+		case m := <-take:
 			if ctx.Err() != nil {
 				m.Nak() // stopping: leave it to the next instance
 				continue
 			}
-			taken := time.Now()
-			batch := make([]jetstream.Msg, 1, s.cfg.BatchSize)
-			batch[0] = m
+			if next.batch == nil {
+				next = parsedBatch{batch: make([]jetstream.Msg, 0, s.cfg.BatchSize), taken: time.Now()}
+			}
+			from := len(next.batch)
+			next.batch = append(next.batch, m)
 		fill:
-			for len(batch) < s.cfg.BatchSize {
+			for len(next.batch) < s.cfg.BatchSize {
 				select {
 				case m := <-buffered:
-					batch = append(batch, m)
+					next.batch = append(next.batch, m)
 				default:
 					break fill
 				}
 			}
-			pb := parsedBatch{batch: batch, events: parseAll(s.cfg.Parse, batch), taken: taken}
-			select {
-			case parsed <- pb:
-			case <-ctx.Done():
-				pb.inHand = true // parsed before the stop: finish it
-				parsed <- pb
-			}
+			next.events = append(next.events, parseAll(s.cfg.Parse, next.batch[from:])...)
 		}
 	}
 }
