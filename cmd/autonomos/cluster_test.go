@@ -19,7 +19,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -33,36 +32,11 @@ import (
 	"github.com/autonomos/autonomos/subscriber/subscribertest"
 )
 
-var (
-	natsBinOnce sync.Once
-	natsBinPath string
-	natsBinErr  error
-)
+// natsServerBinary is nats-server built from the module this binary embeds
+// (the same version), or $AUTONOMOS_NATS_SERVER_BIN.
+var natsServerBinary = &testBinary{env: "AUTONOMOS_NATS_SERVER_BIN", name: "nats-server", pkg: "github.com/nats-io/nats-server/v2"}
 
-// natsServerBin builds nats-server once per test run from the module this
-// binary embeds (the same version), or returns $AUTONOMOS_NATS_SERVER_BIN.
-func natsServerBin(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("AUTONOMOS_NATS_SERVER_BIN"); p != "" {
-		return p
-	}
-	natsBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "nats-server-bin")
-		if err != nil {
-			natsBinErr = err
-			return
-		}
-		natsBinPath = filepath.Join(dir, "nats-server")
-		out, err := exec.Command("go", "build", "-o", natsBinPath, "github.com/nats-io/nats-server/v2").CombinedOutput()
-		if err != nil {
-			natsBinErr = fmt.Errorf("go build nats-server: %v\n%s", err, out)
-		}
-	})
-	if natsBinErr != nil {
-		t.Fatal(natsBinErr)
-	}
-	return natsBinPath
-}
+func natsServerBin(t *testing.T) string { return natsServerBinary.get(t) }
 
 // natsNode is one nats-server process of a test cluster.
 type natsNode struct {

@@ -30,36 +30,42 @@ import (
 	"github.com/autonomos/autonomos/subscriber/subscribertest"
 )
 
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
+// testBinary is a binary the tests build once per run (go build of pkg),
+// unless the environment variable env names one already built.
+type testBinary struct {
+	env, name, pkg string
+	once           sync.Once
+	path           string
+	err            error
+}
 
-// autonomosBin builds the binary once per test run (no UI needed: the
-// embedded dist falls back), or returns $AUTONOMOS_BIN.
-func autonomosBin(t *testing.T) string {
+func (b *testBinary) get(t *testing.T) string {
 	t.Helper()
-	if p := os.Getenv("AUTONOMOS_BIN"); p != "" {
+	if p := os.Getenv(b.env); p != "" {
 		return p
 	}
-	binOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "autonomos-bin")
+	b.once.Do(func() {
+		dir, err := os.MkdirTemp("", b.name+"-bin")
 		if err != nil {
-			binErr = err
+			b.err = err
 			return
 		}
-		binPath = filepath.Join(dir, "autonomos")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+		b.path = filepath.Join(dir, b.name)
+		if out, err := exec.Command("go", "build", "-o", b.path, b.pkg).CombinedOutput(); err != nil {
+			b.err = fmt.Errorf("go build %s: %v\n%s", b.pkg, err, out)
 		}
 	})
-	if binErr != nil {
-		t.Fatal(binErr)
+	if b.err != nil {
+		t.Fatal(b.err)
 	}
-	return binPath
+	return b.path
 }
+
+// autonomosBin is this binary (no UI needed: the embedded dist falls back),
+// or $AUTONOMOS_BIN.
+var autonomosBinary = &testBinary{env: "AUTONOMOS_BIN", name: "autonomos", pkg: "."}
+
+func autonomosBin(t *testing.T) string { return autonomosBinary.get(t) }
 
 func freeAddr(t *testing.T) string {
 	t.Helper()

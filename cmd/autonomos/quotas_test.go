@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"testing"
 
@@ -14,15 +13,9 @@ import (
 // serve's rate limits live in the shared quotas bucket: another instance
 // joining the embedded NATS sees the tokens this one spent.
 func TestServeSharesRateLimitsThroughNATS(t *testing.T) {
-	o := options{HTTP: "127.0.0.1:0", DataDir: t.TempDir(), NATSListen: "127.0.0.1:-1", Roles: "all",
-		RateRead: "1/h burst 3", RateWrite: "1000/s burst 1000", UseFileSource: true}
-	ctx, cancel := context.WithCancel(context.Background())
-	sys, err := startSystem(ctx, o, newLogger(io.Discard, "error"))
-	if err != nil {
-		cancel()
-		t.Fatalf("start system: %v", err)
-	}
-	t.Cleanup(func() { cancel(); sys.wait() })
+	o := testOptions(t, false)
+	o.RateRead = "1/h burst 3"
+	sys, _ := startTestSystemWith(t, o)
 	c := registered(t, "http://"+sys.httpAddr, "acme")
 
 	// This instance spends two of acme's three reads.
@@ -41,7 +34,7 @@ func TestServeSharesRateLimitsThroughNATS(t *testing.T) {
 		t.Fatalf("the other instance's second read: %+v, want none left", d)
 	}
 	// And serve sees what the other spent.
-	_, err = c.do(context.Background(), http.MethodGet, "/api/v1/aoa/jobs", nil, "", nil)
+	_, err := c.do(context.Background(), http.MethodGet, "/api/v1/aoa/jobs", nil, "", nil)
 	var ae *apiError
 	if !errors.As(err, &ae) || ae.Status != http.StatusTooManyRequests {
 		t.Fatalf("third read through serve: %v, want 429", err)

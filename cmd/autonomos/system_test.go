@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,19 +26,36 @@ import (
 // returns it with its base URL.
 func startTestSystem(t *testing.T, pg bool) (*system, string) {
 	t.Helper()
+	sys, _ := startTestSystemWith(t, testOptions(t, pg))
+	return sys, "http://" + sys.httpAddr
+}
+
+// testOptions are a test system's options: every role, loopback ports, a
+// temporary data dir, rate limits no test meets unless it sets its own, and
+// Postgres when pg.
+func testOptions(t *testing.T, pg bool) options {
 	o := options{HTTP: "127.0.0.1:0", DataDir: t.TempDir(), NATSListen: "127.0.0.1:-1", Roles: "all",
 		RateRead: "1000/s burst 1000", RateWrite: "1000/s burst 1000", UseFileSource: true}
 	if pg {
 		o.Postgres = subscribertest.PostgresURL(t)
 	}
+	return o
+}
+
+// startTestSystemWith starts a system with o. stop cancels it and waits for
+// it to shut down (in order, flushing what it holds); it runs at cleanup too,
+// and only once.
+func startTestSystemWith(t *testing.T, o options) (sys *system, stop func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	sys, err := startSystem(ctx, o, newLogger(io.Discard, "error"))
 	if err != nil {
 		cancel()
 		t.Fatalf("start system: %v", err)
 	}
-	t.Cleanup(func() { cancel(); sys.wait() })
-	return sys, "http://" + sys.httpAddr
+	stop = sync.OnceFunc(func() { cancel(); sys.wait() })
+	t.Cleanup(stop)
+	return sys, stop
 }
 
 func registered(t *testing.T, base, tenant string) *apiClient {

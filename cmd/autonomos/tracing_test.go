@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -17,7 +16,6 @@ import (
 	"github.com/autonomos/autonomos/canonical"
 	"github.com/autonomos/autonomos/streams"
 	"github.com/autonomos/autonomos/streams/streamstest"
-	"github.com/autonomos/autonomos/subscriber/subscribertest"
 	"github.com/autonomos/autonomos/telemetry"
 	"github.com/autonomos/autonomos/telemetry/telemetrytest"
 )
@@ -45,26 +43,9 @@ func noExport(t *testing.T) {
 // shuts it down (in order, flushing the spans) and waits for it.
 func startTracedSystem(t *testing.T, pg bool, spans ...sdktrace.SpanProcessor) (sys *system, base string, stop func()) {
 	t.Helper()
-	o := options{HTTP: "127.0.0.1:0", DataDir: t.TempDir(), NATSListen: "127.0.0.1:-1", Roles: "all",
-		RateRead: "1000/s burst 1000", RateWrite: "1000/s burst 1000", UseFileSource: true, spans: spans}
-	if pg {
-		o.Postgres = subscribertest.PostgresURL(t)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	sys, err := startSystem(ctx, o, newLogger(io.Discard, "error"))
-	if err != nil {
-		cancel()
-		t.Fatalf("start system: %v", err)
-	}
-	stopped := false
-	stop = func() {
-		if !stopped {
-			stopped = true
-			cancel()
-			sys.wait()
-		}
-	}
-	t.Cleanup(stop)
+	o := testOptions(t, pg)
+	o.spans = spans
+	sys, stop = startTestSystemWith(t, o)
 	return sys, "http://" + sys.httpAddr, stop
 }
 
