@@ -287,16 +287,12 @@ func (d *DuckDB) merge(ctx context.Context, w *sql.Conn, st *staged, plain bool)
 		return err
 	}
 	if plain {
-		_, err := w.ExecContext(ctx, q.insertPlain[narrow(st)])
-		var de *duckdb.Error
-		if errors.As(err, &de) && de.Type == duckdb.ErrorTypeConstraint {
+		_, err := exec(q.insertPlain[narrow(st)])
+		if de := (*duckdb.Error)(nil); errors.As(err, &de) && de.Type == duckdb.ErrorTypeConstraint {
 			// A stored key, or a NOT NULL the general way meets again.
-			return fmt.Errorf("duckdb upsert %s: %w: %w", st.t.name, errKeyStored, err)
+			return fmt.Errorf("%w: %w", errKeyStored, err)
 		}
-		if err != nil {
-			return fmt.Errorf("duckdb upsert %s: %w", st.t.name, err)
-		}
-		return nil
+		return err
 	}
 	inserted, err := exec(q.insertNew[narrow(st)])
 	if err != nil || inserted == int64(st.n) {
