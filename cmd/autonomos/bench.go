@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strings"
@@ -28,33 +29,35 @@ type benchResult struct {
 	Events     int `json:"events"`      // every canonical event of the end-to-end run (opportunities, accounts, contacts)
 	EventBytes int `json:"event_bytes"` // size of a typical opportunity event on the wire
 
-	E2EEventsPerS         *float64 `json:"e2e_events_per_s"`
-	BaselineJetStream     *float64 `json:"baseline_jetstream_events_per_s"`
-	BaselineCopy          *float64 `json:"baseline_copy_rows_per_s"`
-	BaselineUpsert        *float64 `json:"baseline_upsert_rows_per_s"`
-	SinkPostgres          *float64 `json:"sink_postgres_events_per_s"`
-	SinkDuckDB            *float64 `json:"sink_duckdb_events_per_s"`
-	RatioE2EToSlowest     *float64 `json:"ratio_e2e_to_slowest_baseline"`
-	RatioE2EToJetStream   *float64 `json:"ratio_e2e_to_jetstream"`
-	RatioE2EToCopy        *float64 `json:"ratio_e2e_to_copy"`
-	RatioE2EToUpsert      *float64 `json:"ratio_e2e_to_upsert"`
-	LatencyRate50         *float64 `json:"latency_rate_events_per_s"`
-	LatencyP50            *float64 `json:"latency_p50_ms"`
-	LatencyP99            *float64 `json:"latency_p99_ms"`
-	LatencyP999           *float64 `json:"latency_p999_ms"`
-	LatencyRate80         *float64 `json:"latency_80_rate_events_per_s"`
-	Latency80P50          *float64 `json:"latency_80_p50_ms"`
-	Latency80P99          *float64 `json:"latency_80_p99_ms"`
-	Latency80P999         *float64 `json:"latency_80_p999_ms"`
-	CPUSPer1kEvents       *float64 `json:"cpu_s_per_1k_events"`
-	ParseSharedRatio      *float64 `json:"parse_shared_ratio"` // of the e2e's event parses, those one sink took from the other (subscriber.ParseCache)
-	PeakRSSMB             *float64 `json:"peak_rss_mb"`
-	WSDeliveriesPerS      *float64 `json:"ws_deliveries_per_s"`
-	WSP99MS               *float64 `json:"ws_p99_ms"`
-	WSClients             int      `json:"ws_clients"`
-	Visible               bool     `json:"visible"` // every record counted in both stores and sampled through the views API
-	SecondsTotal          float64  `json:"seconds_total"`
-	Notes                 []string `json:"notes"`
+	E2EEventsPerS         *float64  `json:"e2e_events_per_s"`
+	BaselineJetStream     *float64  `json:"baseline_jetstream_events_per_s"`
+	BaselineCopy          *float64  `json:"baseline_copy_rows_per_s"`
+	BaselineUpsert        *float64  `json:"baseline_upsert_rows_per_s"`
+	SinkPostgres          *float64  `json:"sink_postgres_events_per_s"`
+	SinkDuckDB            *float64  `json:"sink_duckdb_events_per_s"`
+	RatioE2EToSlowest     *float64  `json:"ratio_e2e_to_slowest_baseline"`
+	RatioE2EToJetStream   *float64  `json:"ratio_e2e_to_jetstream"`
+	RatioE2EToCopy        *float64  `json:"ratio_e2e_to_copy"`
+	RatioE2EToUpsert      *float64  `json:"ratio_e2e_to_upsert"`
+	LatencyRate50         *float64  `json:"latency_rate_events_per_s"`
+	LatencyP50            *float64  `json:"latency_p50_ms"`
+	LatencyP99            *float64  `json:"latency_p99_ms"`
+	LatencyP999           *float64  `json:"latency_p999_ms"`
+	LatencyRate80         *float64  `json:"latency_80_rate_events_per_s"`
+	Latency80P50          *float64  `json:"latency_80_p50_ms"`
+	Latency80P99          *float64  `json:"latency_80_p99_ms"`
+	Latency80P999         *float64  `json:"latency_80_p999_ms"`
+	CPUSPer1kEvents       *float64  `json:"cpu_s_per_1k_events"`
+	CPUs                  int       `json:"cpus"`               // runtime.NumCPU: the cores the stages share
+	CPUPerStage           cpuStages `json:"cpu_per_stage"`      // CPU seconds per 1,000 events of each stage, this process's and the machine's
+	ParseSharedRatio      *float64  `json:"parse_shared_ratio"` // of the e2e's event parses, those one sink took from the other (subscriber.ParseCache)
+	PeakRSSMB             *float64  `json:"peak_rss_mb"`
+	WSDeliveriesPerS      *float64  `json:"ws_deliveries_per_s"`
+	WSP99MS               *float64  `json:"ws_p99_ms"`
+	WSClients             int       `json:"ws_clients"`
+	Visible               bool      `json:"visible"` // every record counted in both stores and sampled through the views API
+	SecondsTotal          float64   `json:"seconds_total"`
+	Notes                 []string  `json:"notes"`
 	postgresVersion       string
 	e2eSeconds, cpuSecond float64
 }
@@ -182,6 +185,19 @@ func printBench(w io.Writer, r *benchResult) {
 	fmt.Fprintf(w, "  latency at 50%% of peak (%s/s): p50 %s  p99 %s  p99.9 %s\n", num(r.LatencyRate50, ""), num(r.LatencyP50, "ms"), num(r.LatencyP99, "ms"), num(r.LatencyP999, "ms"))
 	fmt.Fprintf(w, "  latency at 80%% of peak (%s/s): p50 %s  p99 %s  p99.9 %s\n", num(r.LatencyRate80, ""), num(r.Latency80P50, "ms"), num(r.Latency80P99, "ms"), num(r.Latency80P999, "ms"))
 	fmt.Fprintf(w, "  CPU %s s per 1,000 events (this process), peak RSS %s MB\n", num(r.CPUSPer1kEvents, ""), num(r.PeakRSSMB, ""))
+	c := r.CPUPerStage
+	cpu := func(s stageCPU) string {
+		f := func(p *float64) string {
+			if p == nil {
+				return "n/a"
+			}
+			return fmt.Sprintf("%.3f", *p)
+		}
+		return f(s.Process) + " / " + f(s.Machine)
+	}
+	fmt.Fprintf(w, "  CPU s per 1,000 events, this process / the machine (%d cores):\n", r.CPUs)
+	fmt.Fprintf(w, "    A %s   B %s   C %s   Postgres sink %s   DuckDB sink %s   end to end %s\n",
+		cpu(c.BaselineJetStream), cpu(c.BaselineCopy), cpu(c.BaselineUpsert), cpu(c.SinkPostgres), cpu(c.SinkDuckDB), cpu(c.E2E))
 	fmt.Fprintf(w, "  WebSocket fan-out to %d clients: %s deliveries/s, p99 %s\n", r.WSClients, num(r.WSDeliveriesPerS, ""), num(r.WSP99MS, "ms"))
 	fmt.Fprintf(w, "  every record visible in both stores: %v   (%.0f s in all)\n", r.Visible, r.SecondsTotal)
 	for _, n := range r.Notes {
@@ -260,7 +276,10 @@ func runBench(ctx context.Context, bc *benchConfig) (*benchResult, error) {
 
 	// Baseline A: the bus alone.
 	bc.progress("baseline A: JetStream publish and consume")
-	if v, err := baselineJetStream(ctx, sys, gen, em); err != nil {
+	res.CPUs = runtime.NumCPU()
+	if v, err := measureCPU(&res.CPUPerStage.BaselineJetStream, gen.opps, func() (float64, error) {
+		return baselineJetStream(ctx, sys, gen, em)
+	}); err != nil {
 		res.Notes = append(res.Notes, "baseline A failed: "+err.Error())
 	} else {
 		res.BaselineJetStream = f64(v)
@@ -268,13 +287,17 @@ func runBench(ctx context.Context, bc *benchConfig) (*benchResult, error) {
 	// Baselines B and C: Postgres alone.
 	if pg != nil {
 		bc.progress("baseline B: Postgres COPY")
-		if v, err := pg.baselineCopy(ctx, gen, em); err != nil {
+		if v, err := measureCPU(&res.CPUPerStage.BaselineCopy, gen.opps, func() (float64, error) {
+			return pg.baselineCopy(ctx, gen, em)
+		}); err != nil {
 			res.Notes = append(res.Notes, "baseline B failed: "+err.Error())
 		} else {
 			res.BaselineCopy = f64(v)
 		}
 		bc.progress("baseline C: Postgres batched upsert")
-		if v, err := pg.baselineUpsert(ctx, gen, em); err != nil {
+		if v, err := measureCPU(&res.CPUPerStage.BaselineUpsert, gen.opps, func() (float64, error) {
+			return pg.baselineUpsert(ctx, gen, em)
+		}); err != nil {
 			res.Notes = append(res.Notes, "baseline C failed: "+err.Error())
 		} else {
 			res.BaselineUpsert = f64(v)
@@ -292,14 +315,18 @@ func runBench(ctx context.Context, bc *benchConfig) (*benchResult, error) {
 	// Each sink alone, from the stream the end-to-end run filled.
 	if pg != nil {
 		bc.progress("Postgres sink alone")
-		if v, err := sinkAlone(ctx, sys, "postgres", pg.url(pg.sinkSchema), dir, gen.total()); err != nil {
+		if v, err := measureCPU(&res.CPUPerStage.SinkPostgres, gen.total(), func() (float64, error) {
+			return sinkAlone(ctx, sys, "postgres", pg.url(pg.sinkSchema), dir, gen.total())
+		}); err != nil {
 			res.Notes = append(res.Notes, "Postgres sink alone failed: "+err.Error())
 		} else {
 			res.SinkPostgres = f64(v)
 		}
 	}
 	bc.progress("DuckDB sink alone")
-	if v, err := sinkAlone(ctx, sys, "duckdb", "", dir, gen.total()); err != nil {
+	if v, err := measureCPU(&res.CPUPerStage.SinkDuckDB, gen.total(), func() (float64, error) {
+		return sinkAlone(ctx, sys, "duckdb", "", dir, gen.total())
+	}); err != nil {
 		res.Notes = append(res.Notes, "DuckDB sink alone failed: "+err.Error())
 	} else {
 		res.SinkDuckDB = f64(v)
@@ -384,7 +411,7 @@ func benchE2E(ctx context.Context, bc *benchConfig, sys *system, client *apiClie
 	}
 	resetPeakRSS()
 	hits0, misses0 := sys.sinkMetrics.parse.Stats()
-	cpu0 := cpuSeconds()
+	cpu0, machine0 := cpuSeconds(), machineBusySeconds()
 	start := time.Now()
 	var jobs []string
 	for _, ent := range []string{"account", "contact", "opportunity"} {
@@ -421,8 +448,9 @@ func benchE2E(ctx context.Context, bc *benchConfig, sys *system, client *apiClie
 		}
 	}
 	el := time.Since(start).Seconds()
-	cpu := cpuSeconds() - cpu0
+	cpu, machine := cpuSeconds()-cpu0, machineBusySeconds()-machine0
 	pprof.StopCPUProfile()
+	res.CPUPerStage.E2E = stageCPU{Process: f64(cpu / float64(want) * 1000), Machine: f64(machine / float64(want) * 1000)}
 	res.e2eSeconds, res.cpuSecond = el, cpu
 	res.E2EEventsPerS = f64(float64(want) / el)
 	res.CPUSPer1kEvents = f64(cpu / float64(want) * 1000)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"os"
@@ -35,6 +36,64 @@ func cpuSeconds() float64 {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
+}
+
+// machineBusySeconds is the time every CPU of the machine spent not idle
+// (/proc/stat: user, nice, system, irq, softirq, steal), the Postgres
+// server's included; NaN where /proc/stat cannot be read.
+func machineBusySeconds() float64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return math.NaN()
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return math.NaN()
+	}
+	var busy float64
+	for _, i := range []int{1, 2, 3, 6, 7, 8} { // user nice system _idle_ _iowait_ irq softirq steal
+		v, err := strconv.ParseFloat(f[i], 64)
+		if err != nil {
+			return math.NaN()
+		}
+		busy += v
+	}
+	return busy / clockTicks
+}
+
+// clockTicks is USER_HZ, the unit of /proc/stat: 100 on every Linux the
+// kernel's ABI allows (it is fixed for user space).
+const clockTicks = 100
+
+// stageCPU is one stage's CPU seconds per 1,000 events: this process's
+// (getrusage) and the whole machine's (machineBusySeconds: the Postgres
+// server and anything else running included). Measured over the stage's
+// whole call, its setup included; null where unreadable.
+type stageCPU struct {
+	Process *float64 `json:"process_s_per_1k"`
+	Machine *float64 `json:"machine_s_per_1k"`
+}
+
+// cpuStages are the stages' stageCPU, under the keys of their rates.
+type cpuStages struct {
+	BaselineJetStream stageCPU `json:"baseline_jetstream"`
+	BaselineCopy      stageCPU `json:"baseline_copy"`
+	BaselineUpsert    stageCPU `json:"baseline_upsert"`
+	SinkPostgres      stageCPU `json:"sink_postgres"`
+	SinkDuckDB        stageCPU `json:"sink_duckdb"`
+	E2E               stageCPU `json:"e2e"`
+}
+
+// measureCPU runs a stage of n events and records its CPU in into.
+func measureCPU(into *stageCPU, n int, stage func() (float64, error)) (float64, error) {
+	p0, m0 := cpuSeconds(), machineBusySeconds()
+	v, err := stage()
+	if err == nil && n > 0 {
+		k := float64(n) / 1000
+		into.Process, into.Machine = f64((cpuSeconds()-p0)/k), f64((machineBusySeconds()-m0)/k)
+	}
+	return v, err
 }
 
 // resetPeakRSS resets VmHWM (Linux: clear_refs 5), so the next peak is the

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -50,6 +51,19 @@ func TestBench(t *testing.T) {
 		} else if f, isNum := v.(float64); v != nil && (!isNum || f <= 0) {
 			t.Errorf("%s = %v, want null or a positive number", k, v)
 		}
+	}
+	// Each stage's CPU, this process's and the machine's.
+	stages, _ := res["cpu_per_stage"].(map[string]any)
+	for _, st := range []string{"baseline_jetstream", "baseline_copy", "baseline_upsert", "sink_postgres", "sink_duckdb", "e2e"} {
+		c, _ := stages[st].(map[string]any)
+		for _, k := range []string{"process_s_per_1k", "machine_s_per_1k"} {
+			if v, ok := c[k].(float64); !ok || v <= 0 {
+				t.Errorf("cpu_per_stage.%s.%s = %v, want a positive number", st, k, c[k])
+			}
+		}
+	}
+	if res["cpus"] != float64(runtime.NumCPU()) {
+		t.Errorf("cpus = %v, want %d", res["cpus"], runtime.NumCPU())
 	}
 	if res["records"] != float64(2000) {
 		t.Errorf("records = %v, want 2000", res["records"])
