@@ -178,21 +178,6 @@ func backoff(delivered int) time.Duration {
 	return min(d, time.Minute)
 }
 
-// DecodeRecord decodes a raw record body (a JSON object), keeping numbers
-// exact.
-func DecodeRecord(b []byte) (map[string]any, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var rec map[string]any
-	if err := dec.Decode(&rec); err != nil {
-		return nil, err
-	}
-	if rec == nil {
-		return nil, errors.New("null record")
-	}
-	return rec, nil
-}
-
 func (o *Observer) observe(ctx context.Context, tenant, conn, system, object string, rec map[string]any, seq uint64, caughtUp bool) error {
 	key := FingerprintKey(tenant, conn, system, object)
 	c := o.cache[key]

@@ -146,18 +146,12 @@ func (t Type) Family() string {
 	return "text"
 }
 
+// The text classes are matched by hand: the regular expressions they
+// replace (kept in shape_ref_test.go, which checks the two agree) cost the
+// schema observer most of its time, tens of microseconds a record.
 var (
-	intRE     = regexp.MustCompile(`^[+-]?(0|[1-9][0-9]*)$`)
-	zeroLedRE = regexp.MustCompile(`^0[0-9]+$`)
-	decRE     = regexp.MustCompile(`^[+-]?([0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)([eE][+-]?[0-9]+)?$`)
-	dateRE    = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`)
-	emailRE   = regexp.MustCompile(`^[^\s@<>()",;]+@[^\s@<>()",;]+\.[A-Za-z]{2,}$`)
-	urlRE     = regexp.MustCompile(`^(?i)(https?://[^\s/$.?#][^\s]*|www\.[^\s]+\.[a-z]{2,}[^\s]*|([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,24}(/[^\s]*)?)$`)
-	phoneRE   = regexp.MustCompile(`^\+?[0-9 ().\-]{7,24}(\s*(x|ext\.?)\s*[0-9]{1,6})?$`)
-	localRE   = regexp.MustCompile(`^[0-9]{3}[-. ][0-9]{4}$`)
-	digitRun  = regexp.MustCompile(`[0-9]+`)
-	idRE      = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_\-:.]{4,127}$`)
-	uuidRE    = regexp.MustCompile(`^(?i)\{?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\}?$`)
+	emailRE = regexp.MustCompile(`^[^\s@<>()",;]+@[^\s@<>()",;]+\.[A-Za-z]{2,}$`)
+	urlRE   = regexp.MustCompile(`^(?i)(https?://[^\s/$.?#][^\s]*|www\.[^\s]+\.[a-z]{2,}[^\s]*|([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,24}(/[^\s]*)?)$`)
 )
 
 var timeLayouts = []string{
@@ -218,10 +212,10 @@ func Present(v any) bool {
 }
 
 func inferNumber(s string) Mask {
-	if intRE.MatchString(s) {
+	if isInt(s) {
 		return bit(Integer) | bit(Decimal)
 	}
-	if decRE.MatchString(s) {
+	if isDecimal(s) {
 		return bit(Decimal)
 	}
 	return 0
@@ -237,33 +231,36 @@ func InferText(s string) (Mask, bool) {
 	if len(s) > maxText || !utf8.ValidString(s) {
 		return m, true
 	}
-	switch strings.ToLower(s) {
-	case "true", "false":
-		return m | bit(Boolean), true
+	if len(s) <= 5 {
+		switch strings.ToLower(s) {
+		case "true", "false":
+			return m | bit(Boolean), true
+		}
 	}
 	digits := countDigits(s)
 	switch {
-	case intRE.MatchString(s):
+	case isInt(s):
 		m |= bit(Integer) | bit(Decimal)
 		if digits >= 7 && digits <= 15 && s[0] != '-' {
 			m |= bit(Phone)
 		}
 		return m, true
-	case zeroLedRE.MatchString(s):
+	case isZeroLed(s):
 		m |= bit(IDLike)
 		if digits >= 7 && digits <= 15 {
 			m |= bit(Phone)
 		}
 		return m, true
-	case decRE.MatchString(s):
+	case isDecimal(s):
 		return m | bit(Decimal), true
-	case dateRE.MatchString(s):
+	case isDateShape(s):
 		if _, err := time.Parse(time.DateOnly, s); err == nil {
 			return m | bit(Date) | bit(DateTime), true
 		}
 		return m, true
 	}
-	if s[0] >= '0' && s[0] <= '9' && len(s) >= 16 {
+	// Every layout starts 2006-01-02: four digits, a dash, two digits, a dash.
+	if isDigit(s[0]) && len(s) >= 16 && s[4] == '-' && s[7] == '-' {
 		for _, l := range timeLayouts {
 			if _, err := time.Parse(l, s); err == nil {
 				return m | bit(DateTime), true
@@ -276,20 +273,173 @@ func InferText(s string) (Mask, bool) {
 		}
 		return m, true
 	}
-	if uuidRE.MatchString(s) {
+	if isUUID(s) {
 		return m | bit(IDLike), true
 	}
-	if phoneRE.MatchString(s) && digits >= 7 && digits <= 15 && hasPhonePunct(s) {
+	if digits >= 7 && digits <= 15 && isPhone(s) && hasPhonePunct(s) {
 		m |= bit(Phone)
 		return m, true
 	}
-	if !strings.ContainsAny(s, " \t") && urlRE.MatchString(s) && hasLetterTLD(s) {
+	if !strings.ContainsAny(s, " \t") && hasLetterTLD(s) && urlRE.MatchString(s) {
 		return m | bit(URL), true
 	}
-	if idRE.MatchString(s) && digits > 0 && hasLetter(s) && !strings.Contains(s, ".") {
+	if digits > 0 && isIDShape(s) && hasLetter(s) && !strings.Contains(s, ".") {
 		m |= bit(IDLike)
 	}
 	return m, true
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// digitsFrom is the length of the run of digits starting at s[i:].
+func digitsFrom(s string, i int) int {
+	j := i
+	for j < len(s) && isDigit(s[j]) {
+		j++
+	}
+	return j - i
+}
+
+func trimSign(s string) string {
+	if s != "" && (s[0] == '+' || s[0] == '-') {
+		return s[1:]
+	}
+	return s
+}
+
+// isInt: ^[+-]?(0|[1-9][0-9]*)$
+func isInt(s string) bool {
+	s = trimSign(s)
+	if s == "" || (s[0] == '0' && len(s) > 1) {
+		return false
+	}
+	return digitsFrom(s, 0) == len(s)
+}
+
+// isZeroLed: ^0[0-9]+$
+func isZeroLed(s string) bool {
+	return len(s) >= 2 && s[0] == '0' && digitsFrom(s, 1) == len(s)-1
+}
+
+// isDecimal: ^[+-]?([0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)([eE][+-]?[0-9]+)?$
+func isDecimal(s string) bool {
+	s = trimSign(s)
+	i := digitsFrom(s, 0)
+	whole, frac := i, 0
+	if i < len(s) && s[i] == '.' {
+		frac = digitsFrom(s, i+1)
+		i += 1 + frac
+	}
+	if whole == 0 && frac == 0 {
+		return false
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		exp := digitsFrom(s, i)
+		if exp == 0 {
+			return false
+		}
+		i += exp
+	}
+	return i == len(s)
+}
+
+// isDateShape: ^[0-9]{4}-[0-9]{2}-[0-9]{2}$
+func isDateShape(s string) bool {
+	return len(s) == 10 && s[4] == '-' && s[7] == '-' &&
+		digitsFrom(s, 0) == 4 && digitsFrom(s, 5) == 2 && digitsFrom(s, 8) == 2
+}
+
+func isHex(c byte) bool {
+	return isDigit(c) || (c|0x20) >= 'a' && (c|0x20) <= 'f'
+}
+
+// isUUID: ^(?i)\{?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\}?$
+func isUUID(s string) bool {
+	s = strings.TrimPrefix(s, "{")
+	s = strings.TrimSuffix(s, "}")
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch i {
+		case 8, 13, 18, 23:
+			if s[i] != '-' {
+				return false
+			}
+		default:
+			if !isHex(s[i]) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// isPhoneBody: [0-9 ().\-]
+func isPhoneBody(c byte) bool {
+	return isDigit(c) || c == ' ' || c == '(' || c == ')' || c == '.' || c == '-'
+}
+
+// isSpace: the \s of Go's regular expressions, [\t\n\f\r ].
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r' }
+
+// isPhone: ^\+?[0-9 ().\-]{7,24}(\s*(x|ext\.?)\s*[0-9]{1,6})?$
+func isPhone(s string) bool {
+	s = strings.TrimPrefix(s, "+")
+	body := 0
+	for body < len(s) && isPhoneBody(s[body]) {
+		body++
+	}
+	if body == len(s) {
+		return body >= 7 && body <= 24
+	}
+	// An extension follows; the body's trailing spaces may be its \s*.
+	spaces := 0
+	for spaces < body && s[body-1-spaces] == ' ' {
+		spaces++
+	}
+	if body < 7 || body-spaces > 24 {
+		return false
+	}
+	i := body
+	for i < len(s) && isSpace(s[i]) {
+		i++
+	}
+	switch {
+	case strings.HasPrefix(s[i:], "x"):
+		i++
+	case strings.HasPrefix(s[i:], "ext"):
+		i += 3
+		if i < len(s) && s[i] == '.' {
+			i++
+		}
+	default:
+		return false
+	}
+	for i < len(s) && isSpace(s[i]) {
+		i++
+	}
+	n := digitsFrom(s, i)
+	return n >= 1 && n <= 6 && i+n == len(s)
+}
+
+// isIDShape: ^[A-Za-z0-9][A-Za-z0-9_\-:.]{4,127}$
+func isIDShape(s string) bool {
+	if len(s) < 5 || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		alnum := isDigit(c) || (c|0x20) >= 'a' && (c|0x20) <= 'z'
+		if !alnum && (i == 0 || c != '_' && c != '-' && c != ':' && c != '.') {
+			return false
+		}
+	}
+	return true
 }
 
 func countDigits(s string) int {
@@ -316,7 +466,23 @@ func hasLetter(s string) bool {
 // a leading +, a parenthesised area code, three or more digit groups, or a
 // local 555-0123.
 func hasPhonePunct(s string) bool {
-	return strings.HasPrefix(s, "+") || strings.Contains(s, "(") || len(digitRun.FindAllString(s, 4)) >= 3 || localRE.MatchString(s)
+	return strings.HasPrefix(s, "+") || strings.Contains(s, "(") || digitRuns(s, 3) >= 3 || isLocalPhone(s)
+}
+
+// digitRuns counts the runs of digits in s, up to limit.
+func digitRuns(s string, limit int) int {
+	n := 0
+	for i := 0; i < len(s) && n < limit; i++ {
+		if isDigit(s[i]) && (i == 0 || !isDigit(s[i-1])) {
+			n++
+		}
+	}
+	return n
+}
+
+// isLocalPhone: ^[0-9]{3}[-. ][0-9]{4}$
+func isLocalPhone(s string) bool {
+	return len(s) == 8 && digitsFrom(s, 0) == 3 && (s[3] == '-' || s[3] == '.' || s[3] == ' ') && digitsFrom(s, 4) == 4
 }
 
 // hasLetterTLD rejects "1.5.3"-like strings that the host pattern admits.
@@ -380,7 +546,13 @@ const MaxNameLen = 256
 // descended into (up to MaxDepth); arrays, empty objects and scalars are
 // leaves. At most MaxFields fields are returned (names sorted, so the cut
 // is stable); names longer than MaxNameLen are dropped.
+//
+// A record that is flat already (no nested object, every name kept) is
+// returned as it is, not copied: callers must not modify the result.
 func Flatten(rec map[string]any) map[string]any {
+	if isFlat(rec) {
+		return rec
+	}
 	out := map[string]any{}
 	flatten(out, rec, "", 1)
 	if len(out) <= MaxFields {
@@ -395,6 +567,22 @@ func Flatten(rec map[string]any) map[string]any {
 		delete(out, k)
 	}
 	return out
+}
+
+// isFlat reports whether Flatten would return a copy of rec unchanged.
+func isFlat(rec map[string]any) bool {
+	if len(rec) > MaxFields {
+		return false
+	}
+	for k, v := range rec {
+		if k == "" || len(k) > MaxNameLen {
+			return false
+		}
+		if sub, ok := v.(map[string]any); ok && len(sub) > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func flatten(out map[string]any, obj map[string]any, prefix string, depth int) {

@@ -2,6 +2,7 @@ package shape_test
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/autonomos/autonomos/agents/shape"
@@ -126,6 +127,19 @@ func TestFlatten(t *testing.T) {
 	}
 	if len(got) != 6 {
 		t.Errorf("got %d fields, want 6: %v", len(got), got)
+	}
+	// A flat record comes back as it is; one with a name Flatten drops
+	// does not.
+	flat := map[string]any{"Id": "1", "empty": map[string]any{}, "n": 2.5}
+	if got := shape.Flatten(flat); len(got) != 3 || got["Id"] != "1" || got["n"] != 2.5 {
+		t.Errorf("Flatten(%v) = %v", flat, got)
+	}
+	long := strings.Repeat("x", shape.MaxNameLen+1)
+	for _, k := range []string{"", long} {
+		rec := map[string]any{"Id": "1", k: "dropped"}
+		if got := shape.Flatten(rec); len(got) != 1 || got["Id"] != "1" {
+			t.Errorf("Flatten with a name of %d bytes = %v, want only Id", len(k), got)
+		}
 	}
 }
 
