@@ -4,9 +4,16 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math/big"
+	"strings"
 	"sync"
+	"time"
+	"unsafe"
+
+	"github.com/shopspring/decimal"
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
 
@@ -27,6 +34,9 @@ type DuckDB struct {
 	// conflictSkip counts the batches left that go the general way after a
 	// plain insert met a stored key (see Apply); guarded by write.
 	conflictSkip int
+	// stagedOnly sends every plain insert through the staging table, as
+	// before appendDirect (tests compare the two).
+	stagedOnly bool
 }
 
 // checkpointThreshold is the WAL size at which a commit checkpoints the
@@ -155,18 +165,26 @@ func (d *DuckDB) Close() error {
 }
 
 // Apply upserts a batch atomically (one transaction, one commit), with the
-// version rule of the Postgres store. Per table, the rows go through DuckDB's
-// appender into a staging table; rows with new keys are inserted through the
-// primary key index, and only when some keys were already stored are the
-// newer versions among them found (a join over the key, version and hash
-// columns) and swapped in by delete and insert.
+// version rule of the Postgres store.
 //
-// The insert of new keys is first tried as a plain INSERT: ON CONFLICT DO
-// NOTHING costs DuckDB a few milliseconds a statement whatever the batch's
-// size, most of a small batch's time. When the plain insert meets a stored
-// key, the transaction is rolled back and the batch applied again the
-// general way, which the next conflictProbe batches then take at once (a
-// stream of updates pays for one failed try in conflictProbe+1 batches).
+// A batch is first tried as if all its keys were new (the plain path): per
+// table, DuckDB's appender writes the rows straight into the materialized
+// table with typed values (appendDirect), with no staging table, casts or
+// statement; a table whose values the appender cannot write exactly as the
+// SQL casts store them (see directValues) goes through the staging table
+// and a plain INSERT ... SELECT instead. Either way a stored key (or a key
+// twice in the batch, or a NOT NULL) fails the insert without ON CONFLICT,
+// which costs DuckDB a few milliseconds a statement whatever the batch's
+// size, most of a small batch's time.
+//
+// When the plain path meets a stored key, the transaction is rolled back and
+// the batch applied again the general way, which the next conflictProbe
+// batches then take at once (a stream of updates pays for one failed try in
+// conflictProbe+1 batches): per table, the rows go through the appender into
+// the staging table; rows with new keys are inserted through the primary
+// key index (ON CONFLICT DO NOTHING), and only when some keys were already
+// stored are the newer versions among them found (a join over the key,
+// version and hash columns) and swapped in by delete and insert.
 func (d *DuckDB) Apply(ctx context.Context, events []*canonical.Event) error {
 	if len(events) == 0 {
 		return nil
@@ -180,6 +198,7 @@ func (d *DuckDB) Apply(ctx context.Context, events []*canonical.Event) error {
 		if staged[i], err = stage(g); err != nil {
 			return err
 		}
+		staged[i].direct = directValues(g, staged[i])
 	}
 	d.write.Lock()
 	defer d.write.Unlock()
@@ -231,9 +250,13 @@ func (d *DuckDB) applyStaged(ctx context.Context, staged []*staged, plain bool) 
 	return nil
 }
 
-// merge stages st and writes it in the transaction open on w; plain: new
-// keys only, without ON CONFLICT (errKeyStored when one is stored).
+// merge writes st in the transaction open on w; plain: new keys only,
+// without ON CONFLICT (errKeyStored when one is stored), appended directly
+// when st.direct allows, else staged. The general way always stages.
 func (d *DuckDB) merge(ctx context.Context, w *sql.Conn, st *staged, plain bool) error {
+	if plain && st.direct != nil && !d.stagedOnly {
+		return appendDirect(ctx, w, st)
+	}
 	q := st.t.duck
 	exec := func(stmt string) (int64, error) {
 		res, err := w.ExecContext(ctx, stmt)
@@ -373,4 +396,184 @@ func (d *DuckDB) Count(ctx context.Context, tenant string, e canonical.Entity) (
 		return 0, fmt.Errorf("duckdb count %s: %w", t.name, err)
 	}
 	return n, nil
+}
+
+// appendDirect appends st's rows straight into the materialized table in
+// the transaction open on w: the plain insert without staging table, casts
+// or statements. created_at and updated_at are left to their DEFAULT,
+// current_timestamp, the transaction's start, as the SQL path writes them.
+// DuckDB's appender reports a stored key (or one twice in the batch, or a
+// NOT NULL) as an untyped error when it flushes, so any failure of the
+// append is errKeyStored: the general way then meets the same rows again
+// and reports what is really wrong with them.
+func appendDirect(ctx context.Context, w *sql.Conn, st *staged) error {
+	nc := len(st.t.cols)
+	err := w.Raw(func(dc any) error {
+		a, err := duckdb.NewAppenderWithColumns(dc.(driver.Conn), "", "main", st.t.name, st.t.colNames)
+		if err != nil {
+			return err
+		}
+		for i := range st.n {
+			if err := a.AppendRow(st.direct[i*nc : (i+1)*nc]...); err != nil {
+				a.Close()
+				return err
+			}
+		}
+		return a.CloseWithCancel(ctx)
+	})
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("duckdb append %s: %w", st.t.name, err)
+	}
+	return fmt.Errorf("%w: duckdb append %s: %w", errKeyStored, st.t.name, err)
+}
+
+// directValues are st's rows as appendDirect writes them, typed as the
+// table's columns: decimals as their unscaled integers (int64, or *big.Int
+// beyond it), percentages as int32, dates as midnight UTC, extras as JSON
+// text. nil when a value would not be stored exactly as the SQL casts of
+// the staged text store it (a decimal CAST would round or reject, extras
+// the appender would re-escape): the batch then takes the staging table.
+func directValues(g group, st *staged) []driver.Value {
+	nc := len(st.t.cols)
+	out := make([]driver.Value, st.n*nc)
+	for ci, c := range st.t.cols {
+		col := &st.cols[ci]
+		for i := range st.n {
+			v := &out[i*nc+ci]
+			switch c.kind {
+			case kindInteger, kindHash:
+				if col.valid[i] {
+					*v = col.i64[i]
+				}
+			case kindTime:
+				*v = col.tim[i]
+			case kindInt32:
+				*v = col.i32[i]
+			case kindBool:
+				*v = col.bln[i]
+			case kindText:
+				if col.valid[i] {
+					*v = col.str[i]
+				}
+			case kindJSON:
+				if !col.valid[i] || remarshalChanges(col.str[i]) {
+					return nil
+				}
+				// json.Marshal only reads it: no copy.
+				*v = json.RawMessage(unsafe.Slice(unsafe.StringData(col.str[i]), len(col.str[i])))
+			default:
+				if !col.valid[i] {
+					continue
+				}
+				x, ok := typedValue(c.kind, fieldValue(g.events[i], c.name, st.t.key))
+				if !ok {
+					return nil
+				}
+				*v = x
+			}
+		}
+	}
+	return out
+}
+
+// remarshalChanges reports whether json.Marshal would write the compact
+// JSON text s otherwise: it escapes <, > and &, and U+2028 and U+2029 (which
+// appendJSON escapes already), where CAST(s AS JSON) keeps the text as it is.
+func remarshalChanges(s string) bool {
+	return strings.IndexAny(s, "<>&") >= 0 || strings.Contains(s, "\u2028") || strings.Contains(s, "\u2029")
+}
+
+// typedValue is a decimal, percentage or date field's value as the
+// appender writes it into its DECIMAL(38,9), DECIMAL(7,4) or DATE column;
+// false when CAST of its text would not store exactly that.
+func typedValue(k kind, v any) (driver.Value, bool) {
+	switch k {
+	case kindDecimal:
+		if d, ok := v.(decimal.Decimal); ok {
+			return unscaled(d, canonical.MoneyScale, canonical.MoneyPrecision)
+		}
+	case kindPercent:
+		if p, ok := v.(canonical.Percent); ok {
+			u, ok := unscaled(p.Decimal, 4, 7)
+			if n, isInt := u.(int64); ok && isInt {
+				return int32(n), true
+			}
+		}
+	case kindDate:
+		if d, ok := v.(canonical.Date); ok {
+			t := d.Time()
+			if t.Location() == time.UTC && t.Equal(t.Truncate(24*time.Hour)) {
+				return t, true
+			}
+		}
+	}
+	return nil, false
+}
+
+// unscaled is d·10^scale when that is an integer of at most precision
+// digits: int64 when it fits, else *big.Int.
+func unscaled(d decimal.Decimal, scale int32, precision int) (driver.Value, bool) {
+	shift := d.Exponent() + scale
+	if n := d.NumDigits(); n <= 18 {
+		c := d.CoefficientInt64()
+		switch {
+		case c == 0:
+			return int64(0), true
+		case shift >= 0 && int(shift)+n <= 18:
+			for range shift {
+				c *= 10
+			}
+			return checkDigits(c, precision)
+		case shift < 0 && shift >= -18:
+			p := int64(1)
+			for range -shift {
+				p *= 10
+			}
+			if c%p != 0 {
+				return nil, false
+			}
+			return checkDigits(c/p, precision)
+		}
+	}
+	c := d.Coefficient()
+	if c.Sign() == 0 {
+		return int64(0), true
+	}
+	if shift > int32(precision) || shift < -int32(precision)-40 {
+		return nil, false
+	}
+	if shift >= 0 {
+		c.Mul(c, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(shift)), nil))
+	} else {
+		var r big.Int
+		c.QuoRem(c, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(-shift)), nil), &r)
+		if r.Sign() != 0 {
+			return nil, false
+		}
+	}
+	limit := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(precision)), nil)
+	if new(big.Int).Abs(c).Cmp(limit) >= 0 {
+		return nil, false
+	}
+	if c.IsInt64() {
+		return c.Int64(), true
+	}
+	return c, true
+}
+
+// checkDigits is c when it has at most precision digits.
+func checkDigits(c int64, precision int) (driver.Value, bool) {
+	if precision < 19 {
+		limit := int64(1)
+		for range precision {
+			limit *= 10
+		}
+		if c >= limit || c <= -limit {
+			return nil, false
+		}
+	}
+	return c, true
 }

@@ -1,6 +1,7 @@
 package subscriber
 
 import (
+	"database/sql/driver"
 	"encoding/binary"
 	"fmt"
 	"hash/fnv"
@@ -23,6 +24,10 @@ type staged struct {
 	// narrow: every decimal of the batch fits DECIMAL(18,9) exactly, so
 	// DuckDB may cast through it (see duckSQL).
 	narrow bool
+	// direct: the rows as DuckDB's appender writes them into the
+	// materialized table itself, n rows of len(t.cols) typed values; nil
+	// when some value cannot be written so (see directValues).
+	direct []driver.Value
 }
 
 type stagedCol struct {

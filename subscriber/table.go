@@ -53,11 +53,12 @@ type column struct {
 // table describes the materialized table of one entity. Tables are built once
 // from canonical.SchemaOf and never change.
 type table struct {
-	entity canonical.Entity
-	name   string   // materialized_<plural>
-	key    string   // <entity>_id
-	cols   []column // written columns, in order: tenant_id, the fields, extras, provenance, deleted, content_hash
-	nField int      // cols[1 : 1+nField] are the canonical fields
+	entity   canonical.Entity
+	name     string   // materialized_<plural>
+	key      string   // <entity>_id
+	cols     []column // written columns, in order: tenant_id, the fields, extras, provenance, deleted, content_hash
+	colNames []string // the names of cols
+	nField   int      // cols[1 : 1+nField] are the canonical fields
 	// Statements built from the columns.
 	pgUpsert   string  // Postgres: the whole batch in one statement
 	duck       duckSQL // DuckDB: the staged merge, in steps
@@ -88,6 +89,9 @@ var tables = func() []*table {
 		}
 		t.cols = append(t.cols, column{"extras", kindJSON})
 		t.cols = append(t.cols, provenance...)
+		for _, c := range t.cols {
+			t.colNames = append(t.colNames, c.name)
+		}
 		t.pgUpsert = t.pgUpsertSQL()
 		t.duck = t.duckSQL()
 		t.selectList = t.selectSQL()
@@ -189,6 +193,11 @@ func (t *table) pgUpsertSQL() string {
 // most of a batch's cost. So each insert comes twice: one for batches whose
 // decimals all fit DECIMAL(18,9) exactly (staged.narrow), cast through it, and
 // one for the rest.
+//
+// The common case, a batch of new keys only, uses none of these: its rows
+// are appended to the table itself with typed values (DuckDB.appendDirect).
+// insertPlain serves the plain path only for tables the appender cannot
+// write exactly (see directValues); the rest serve the general way.
 type duckSQL struct {
 	staging     string    // CREATE TEMP TABLE of the staged rows
 	winners     string    // CREATE TEMP TABLE of staged rows that replace stored ones
