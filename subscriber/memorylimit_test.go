@@ -14,7 +14,7 @@ import (
 // its primary-key index, inserts and version updates still succeed (DuckDB
 // evicts table and ART blocks to the file) and every row is there.
 func TestDuckDBBeyondItsMemoryLimit(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	d, err := OpenDuckDB(filepath.Join(t.TempDir(), "limit.duckdb"))
 	if err != nil {
@@ -48,7 +48,14 @@ func TestDuckDBBeyondItsMemoryLimit(t *testing.T) {
 		}
 		return out
 	}
-	const n, step = 100_000, 2_000 // ~40 MB of rows, a 100,000-key index
+	// checkpoint_threshold follows the limit: committed rows not yet
+	// checkpointed stay in memory, and at 32 MiB with a 256 MB threshold
+	// the commit after ~300,000 rows ran out of memory (and left DuckDB's
+	// in-memory table corrupt). 400,000 rows pass that point.
+	if err := d.db.QueryRowContext(ctx, `SELECT current_setting('checkpoint_threshold')`).Scan(&got); err != nil || got != "8.0 MiB" {
+		t.Fatalf("checkpoint_threshold = %q, %v; want 8.0 MiB, a quarter of the limit", got, err)
+	}
+	const n, step = 400_000, 2_000 // ~160 MB of rows, a 400,000-key index
 	for i := 0; i < n; i += step {
 		if err := d.Apply(ctx, batch(i, i+step, at, "first")); err != nil {
 			t.Fatalf("apply rows %d..: %v", i, err)
