@@ -48,6 +48,13 @@ type system struct {
 	embedded *streams.Embedded
 	nc       *nats.Conn
 	js       jetstream.JetStream
+	// pubNC carries the bulk publishes (connectors, re-derivation, DLQ) on
+	// a connection of their own: on nc, every request (a pull, an ack, a
+	// KV update, an API call) would queue behind up to the publisher's
+	// whole in-flight window of events, in the socket and in the server's
+	// per-connection reader.
+	pubNC    *nats.Conn
+	pubJS    jetstream.JetStream
 	pub      *streams.Publisher
 	jobs     *streams.JobStore
 	mappings *connectors.Mappings
@@ -161,7 +168,13 @@ func startSystem(ctx context.Context, o options, log *slog.Logger) (sys *system,
 	if err := s.ensureTopology(ectx, o); err != nil {
 		return nil, err
 	}
-	s.pub = streams.NewPublisher(s.js)
+	if s.pubNC, err = streams.Connect(s.natsURL, "autonomos-publish"); err != nil {
+		return nil, err
+	}
+	if s.pubJS, err = streams.NewJetStream(s.pubNC, 8192); err != nil {
+		return nil, err
+	}
+	s.pub = streams.NewPublisher(s.pubJS)
 	if s.jobs, err = streams.OpenJobStore(ectx, s.js); err != nil {
 		return nil, err
 	}
@@ -378,6 +391,8 @@ func (h healthChecker) Check(ctx context.Context) []gateway.ComponentHealth {
 	var natsErr error
 	if st := h.s.nc.Status(); st != nats.CONNECTED {
 		natsErr = fmt.Errorf("connection is %s", st)
+	} else if st := h.s.pubNC.Status(); st != nats.CONNECTED {
+		natsErr = fmt.Errorf("publishing connection is %s", st)
 	} else if _, err := h.s.js.AccountInfo(ctx); err != nil {
 		natsErr = fmt.Errorf("jetstream: %w", err)
 	}
@@ -401,18 +416,24 @@ func (s *system) shutdown() {
 	step("connectors", &s.connectorRun, 15*time.Second)
 	step("agents", &s.agentRun, 10*time.Second)
 	step("subscribers", &s.subscriberRun, 15*time.Second)
-	if s.js != nil {
+	for _, js := range []jetstream.JetStream{s.pubJS, s.js} {
+		if js == nil {
+			continue
+		}
 		select {
-		case <-s.js.PublishAsyncComplete():
+		case <-js.PublishAsyncComplete():
 		case <-time.After(5 * time.Second):
 			s.log.Warn("shutdown: publishes still unacknowledged after 5s")
 		}
 	}
-	if s.nc != nil {
-		if err := s.nc.Drain(); err != nil {
-			s.nc.Close()
+	for _, nc := range []*nats.Conn{s.pubNC, s.nc} {
+		if nc == nil {
+			continue
 		}
-		for i := 0; i < 100 && !s.nc.IsClosed(); i++ {
+		if err := nc.Drain(); err != nil {
+			nc.Close()
+		}
+		for i := 0; i < 100 && !nc.IsClosed(); i++ {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
