@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 
 BIN=${AUTONOMOS_BIN:-}
 WORK=$(mktemp -d)
+PID=
 trap 'kill $PID 2>/dev/null || true; wait $PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
 if [[ -z "$BIN" ]]; then
   BIN=$WORK/autonomos
