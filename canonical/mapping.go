@@ -141,7 +141,7 @@ func (t *Transform) check() error {
 		if err != nil {
 			return lineErr(t.line, "scale factor %q is not a number", t.Args[0])
 		}
-		if i, f := decimalDigits(d); i > 18 || f > 18 {
+		if i, f := DecimalDigits(d); i > 18 || f > 18 {
 			return lineErr(t.line, "scale factor %q is out of range", t.Args[0])
 		}
 	case "decimal":
@@ -1102,7 +1102,7 @@ func convert(fd Field, s string, layouts []string, decSep, thouSep string, scale
 		case TypePercent:
 			return Percent{d}, nil
 		case TypeInteger:
-			i, f := decimalDigits(d)
+			i, f := DecimalDigits(d)
 			if f > 0 {
 				return nil, fmt.Errorf("not a whole number: %q", s)
 			}
@@ -1148,7 +1148,7 @@ func parseNumber(s, decSep, thouSep string) (decimal.Decimal, error) {
 		return decimal.Decimal{}, fmt.Errorf("not a decimal number: %q", in)
 	}
 	d = normDecimal(d)
-	if i, f := decimalDigits(d); i > numberLimit || f > numberLimit {
+	if i, f := DecimalDigits(d); i > numberLimit || f > numberLimit {
 		return decimal.Decimal{}, fmt.Errorf("number out of range: %q", abbrevString(in))
 	}
 	return d, nil

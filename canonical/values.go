@@ -88,7 +88,7 @@ type Percent struct{ decimal.Decimal }
 // MarshalJSON writes the percentage as a number. It refuses a value whose
 // plain form would be absurdly long (a huge exponent) rather than write it.
 func (p Percent) MarshalJSON() ([]byte, error) {
-	if i, f := decimalDigits(p.Decimal); i > 64 || f > 64 {
+	if i, f := DecimalDigits(p.Decimal); i > 64 || f > 64 {
 		return nil, fmt.Errorf("percent out of range: %d digits before and %d after the point", i, f)
 	}
 	return []byte(normDecimal(p.Decimal).String()), nil
@@ -114,11 +114,11 @@ func (p *Percent) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// decimalDigits returns how many digits d has before and after the decimal
+// DecimalDigits returns how many digits d has before and after the decimal
 // point once trailing zeros are dropped (0.50 has 0 and 1, 1200 has 4 and
 // 0). Unlike decimal's own arithmetic it never expands the exponent, so a
 // value like 1e-2000000000 costs nothing to check.
-func decimalDigits(d decimal.Decimal) (intDigits, fracDigits int) {
+func DecimalDigits(d decimal.Decimal) (intDigits, fracDigits int) {
 	if d.NumDigits() <= 18 { // the coefficient fits an int64: no big.Int
 		v := d.CoefficientInt64()
 		if v == 0 {
@@ -154,7 +154,7 @@ func decimalDigits(d decimal.Decimal) (intDigits, fracDigits int) {
 // normDecimal returns d in its canonical form: no trailing zeros after the
 // point and no positive exponent (1234.50 → 1234.5, 12e2 → 1200, 0e9 → 0),
 // so an amount has one representation whichever way it was read. Like
-// decimalDigits it never expands a huge exponent: a value whose plain form
+// DecimalDigits it never expands a huge exponent: a value whose plain form
 // would have more than 64 integer digits keeps its exponent (it fails the
 // range checks anyway).
 func normDecimal(d decimal.Decimal) decimal.Decimal {
@@ -180,7 +180,7 @@ func normDecimal(d decimal.Decimal) decimal.Decimal {
 
 // checkMoney reports whether d fits DECIMAL(38,9).
 func checkMoney(d decimal.Decimal) error {
-	i, f := decimalDigits(d)
+	i, f := DecimalDigits(d)
 	if f > MoneyScale {
 		return fmt.Errorf("more than %d digits after the decimal point (%d)", MoneyScale, f)
 	}
@@ -191,7 +191,7 @@ func checkMoney(d decimal.Decimal) error {
 }
 
 func checkPercent(p Percent) error {
-	i, f := decimalDigits(p.Decimal)
+	i, f := DecimalDigits(p.Decimal)
 	if f > PercentScale {
 		return fmt.Errorf("more than %d digits after the decimal point (%d)", PercentScale, f)
 	}

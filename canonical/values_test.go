@@ -134,9 +134,9 @@ func TestDecimalChecks(t *testing.T) {
 	}
 	for _, tc := range cases {
 		d := decimal.RequireFromString(tc.in)
-		i, f := decimalDigits(d)
+		i, f := DecimalDigits(d)
 		if i != tc.int || f != tc.frac {
-			t.Errorf("decimalDigits(%s) = %d, %d; want %d, %d", tc.in, i, f, tc.int, tc.frac)
+			t.Errorf("DecimalDigits(%s) = %d, %d; want %d, %d", tc.in, i, f, tc.int, tc.frac)
 		}
 		err := checkMoney(d)
 		if (err == nil) != (tc.money == "") || (err != nil && !strings.Contains(err.Error(), tc.money)) {

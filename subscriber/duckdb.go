@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/big"
 	"strings"
 	"sync"
 	"time"
@@ -214,7 +213,6 @@ func (d *DuckDB) Apply(ctx context.Context, events []*canonical.Event) error {
 		if staged[i], err = stage(g); err != nil {
 			return err
 		}
-		staged[i].direct = directValues(g, staged[i])
 	}
 	d.write.Lock()
 	defer d.write.Unlock()
@@ -268,10 +266,13 @@ func (d *DuckDB) applyStaged(ctx context.Context, staged []*staged, plain bool) 
 
 // merge writes st in the transaction open on w; plain: new keys only,
 // without ON CONFLICT (errKeyStored when one is stored), appended directly
-// when st.direct allows, else staged. The general way always stages.
+// when directValues allows, else staged. The general way always stages.
 func (d *DuckDB) merge(ctx context.Context, w *sql.Conn, st *staged, plain bool) error {
-	if plain && st.direct != nil && !d.stagedOnly {
-		return appendDirect(ctx, w, st)
+	if plain && !d.stagedOnly {
+		// Typed on the plain path only: the general way stages.
+		if rows := directValues(st); rows != nil {
+			return appendDirect(ctx, w, st, rows)
+		}
 	}
 	q := st.t.duck
 	exec := func(stmt string) (int64, error) {
@@ -422,7 +423,7 @@ func (d *DuckDB) Count(ctx context.Context, tenant string, e canonical.Entity) (
 // NOT NULL) as an untyped error when it flushes, so any failure of the
 // append is errKeyStored: the general way then meets the same rows again
 // and reports what is really wrong with them.
-func appendDirect(ctx context.Context, w *sql.Conn, st *staged) error {
+func appendDirect(ctx context.Context, w *sql.Conn, st *staged, rows []driver.Value) error {
 	nc := len(st.t.cols)
 	err := w.Raw(func(dc any) error {
 		a, err := duckdb.NewAppenderWithColumns(dc.(driver.Conn), "", "main", st.t.name, st.t.colNames)
@@ -430,7 +431,7 @@ func appendDirect(ctx context.Context, w *sql.Conn, st *staged) error {
 			return err
 		}
 		for i := range st.n {
-			if err := a.AppendRow(st.direct[i*nc : (i+1)*nc]...); err != nil {
+			if err := a.AppendRow(rows[i*nc : (i+1)*nc]...); err != nil {
 				a.Close()
 				return err
 			}
@@ -452,7 +453,7 @@ func appendDirect(ctx context.Context, w *sql.Conn, st *staged) error {
 // text. nil when a value would not be stored exactly as the SQL casts of
 // the staged text store it (a decimal CAST would round or reject, extras
 // the appender would re-escape): the batch then takes the staging table.
-func directValues(g group, st *staged) []driver.Value {
+func directValues(st *staged) []driver.Value {
 	nc := len(st.t.cols)
 	out := make([]driver.Value, st.n*nc)
 	for ci, c := range st.t.cols {
@@ -484,7 +485,7 @@ func directValues(g group, st *staged) []driver.Value {
 				if !col.valid[i] {
 					continue
 				}
-				x, ok := typedValue(c.kind, fieldValue(g.events[i], c.name, st.t.key))
+				x, ok := typedValue(c.kind, fieldValue(st.events[i], c.name, st.t.key))
 				if !ok {
 					return nil
 				}
@@ -513,7 +514,7 @@ func typedValue(k kind, v any) (driver.Value, bool) {
 		}
 	case kindPercent:
 		if p, ok := v.(canonical.Percent); ok {
-			u, ok := unscaled(p.Decimal, 4, 7)
+			u, ok := unscaled(p.Decimal, canonical.PercentScale, 7) // DECIMAL(7,4)
 			if n, isInt := u.(int64); ok && isInt {
 				return int32(n), true
 			}
@@ -529,67 +530,30 @@ func typedValue(k kind, v any) (driver.Value, bool) {
 	return nil, false
 }
 
-// unscaled is d·10^scale when that is an integer of at most precision
-// digits: int64 when it fits, else *big.Int.
-func unscaled(d decimal.Decimal, scale int32, precision int) (driver.Value, bool) {
-	shift := d.Exponent() + scale
-	if n := d.NumDigits(); n <= 18 {
-		c := d.CoefficientInt64()
-		switch {
-		case c == 0:
-			return int64(0), true
-		case shift >= 0 && int(shift)+n <= 18:
-			for range shift {
-				c *= 10
-			}
-			return checkDigits(c, precision)
-		case shift < 0 && shift >= -18:
-			p := int64(1)
-			for range -shift {
-				p *= 10
-			}
-			if c%p != 0 {
-				return nil, false
-			}
-			return checkDigits(c/p, precision)
-		}
-	}
-	c := d.Coefficient()
-	if c.Sign() == 0 {
-		return int64(0), true
-	}
-	if shift > int32(precision) || shift < -int32(precision)-40 {
+// unscaled is d·10^scale, as int64 when it fits, else *big.Int, when d has
+// at most scale digits after the point and precision-scale before it (what
+// CAST to DECIMAL(precision, scale) stores without rounding or refusing).
+func unscaled(d decimal.Decimal, scale, precision int) (driver.Value, bool) {
+	i, f := canonical.DecimalDigits(d)
+	if f > scale || i > precision-scale {
 		return nil, false
 	}
-	if shift >= 0 {
-		c.Mul(c, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(shift)), nil))
-	} else {
-		var r big.Int
-		c.QuoRem(c, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(-shift)), nil), &r)
-		if r.Sign() != 0 {
-			return nil, false
+	if d.Sign() == 0 {
+		return int64(0), true // whatever its exponent: BigInt would expand it
+	}
+	if d.NumDigits() <= 18 && i+scale <= 18 { // int64 throughout: no big.Int
+		c, e := d.CoefficientInt64(), int(d.Exponent())+scale
+		for ; e > 0; e-- {
+			c *= 10
 		}
+		for ; e < 0; e++ {
+			c /= 10 // drops a trailing zero: f ≤ scale
+		}
+		return c, true
 	}
-	limit := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(precision)), nil)
-	if new(big.Int).Abs(c).Cmp(limit) >= 0 {
-		return nil, false
-	}
+	c := d.Shift(int32(scale)).BigInt() // exact: f ≤ scale
 	if c.IsInt64() {
 		return c.Int64(), true
-	}
-	return c, true
-}
-
-// checkDigits is c when it has at most precision digits.
-func checkDigits(c int64, precision int) (driver.Value, bool) {
-	if precision < 19 {
-		limit := int64(1)
-		for range precision {
-			limit *= 10
-		}
-		if c >= limit || c <= -limit {
-			return nil, false
-		}
 	}
 	return c, true
 }

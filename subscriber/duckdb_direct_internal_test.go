@@ -147,7 +147,7 @@ func TestDuckDBDirectAppendStoresAsSQL(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if directValues(g, st) == nil {
+				if directValues(st) == nil {
 					t.Fatalf("%s: %s would not take the direct path", b.name, g.t.name)
 				}
 			}

@@ -1,7 +1,6 @@
 package subscriber
 
 import (
-	"database/sql/driver"
 	"encoding/binary"
 	"fmt"
 	"hash/fnv"
@@ -24,10 +23,7 @@ type staged struct {
 	// narrow: every decimal of the batch fits DECIMAL(18,9) exactly, so
 	// DuckDB may cast through it (see duckSQL).
 	narrow bool
-	// direct: the rows as DuckDB's appender writes them into the
-	// materialized table itself, n rows of len(t.cols) typed values; nil
-	// when some value cannot be written so (see directValues).
-	direct []driver.Value
+	events []*canonical.Event // the rows' events, for DuckDB's typed append (directValues)
 }
 
 type stagedCol struct {
@@ -46,7 +42,7 @@ type stagedCol struct {
 // those whose content changed are written again.
 func stage(g group) (*staged, error) {
 	n := len(g.events)
-	s := &staged{t: g.t, n: n, cols: make([]stagedCol, len(g.t.cols)), narrow: true}
+	s := &staged{t: g.t, n: n, cols: make([]stagedCol, len(g.t.cols)), narrow: true, events: g.events}
 	for ci, c := range g.t.cols {
 		col := &s.cols[ci]
 		switch c.kind {

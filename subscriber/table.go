@@ -128,13 +128,7 @@ const (
 	duckNarrowDialect
 )
 
-func (t *table) names() string {
-	names := make([]string, len(t.cols))
-	for i, c := range t.cols {
-		names[i] = c.name
-	}
-	return strings.Join(names, ", ")
-}
+func (t *table) names() string { return strings.Join(t.colNames, ", ") }
 
 // casts lists the staged columns of alias s cast to the table's types.
 func (t *table) casts(d dialect, s string) string {
