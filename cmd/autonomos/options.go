@@ -160,10 +160,9 @@ func (o *options) parse(fs *flag.FlagSet, args []string) error {
 	return errors.Join(errs...)
 }
 
-// Memory defaults, sized so that serve ingesting a large file at a few
-// thousand rows a second stays near 300 MB of RSS (docs/BENCHMARKS.md, "RSS
-// while ingesting a 1 GB CSV"; the sizing rule is in docs/OPERATIONS.md,
-// "Memory").
+// Memory defaults, sized so that serve's memory stays level however large
+// the file it ingests (a 1 GB CSV peaked at 654–696 MB with NATS embedded,
+// docs/BENCHMARKS.md; the sizing rule is in docs/OPERATIONS.md, "Memory").
 const (
 	defaultMemoryLimit       = 320 << 20
 	defaultDuckDBMemoryLimit = 64 << 20
